@@ -1,0 +1,29 @@
+package v1alpha1
+
+// Condition types.
+const (
+	// ConditionReady is True when the policy's current generation is serving.
+	ConditionReady = "Ready"
+	// ConditionSessionsShared is False when sign-in sessions live in one replica only.
+	ConditionSessionsShared = "SessionsShared"
+)
+
+// Reasons of the Ready condition. Messages name the field and the Secret key.
+const (
+	ReasonReady             = "Ready"
+	ReasonSecretNotFound    = "SecretNotFound"
+	ReasonSecretKeyNotFound = "SecretKeyNotFound"
+	ReasonKeyInvalid        = "KeyInvalid"
+	ReasonJWKSUnreachable   = "JWKSUnreachable"
+	ReasonUsersInvalid      = "UsersInvalid"
+	ReasonAPIKeysInvalid    = "APIKeysInvalid"
+	ReasonSigningKeyMissing = "SigningKeyMissing"
+	ReasonSigningKeyInvalid = "SigningKeyInvalid"
+	ReasonHostConflict      = "HostConflict"
+	ReasonInvalidSpec       = "InvalidSpec"
+	// ReasonServingLastGood is used when the newest generation is invalid and the
+	// previous good one keeps serving.
+	ReasonServingLastGood = "ServingLastGood"
+	ReasonPerReplica      = "PerReplicaSessions"
+	ReasonSharedStore     = "SharedStore"
+)

@@ -1,0 +1,227 @@
+package keys
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+)
+
+// pemMarker starts every PEM block. Input holding it anywhere is PEM (or an
+// error), never an HMAC secret: a secret that is a public key would let
+// anyone who has the public key forge HS256 tokens.
+var pemMarker = []byte("-----BEGIN")
+
+// utf8BOM is stripped before sniffing the format; editors on some systems
+// prepend it.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// ParseVerification reads verification key material and detects its format:
+//
+//   - PEM: one or more blocks of type PUBLIC KEY (PKIX), RSA PUBLIC KEY
+//     (PKCS#1) or CERTIFICATE (its public key; validity dates are not
+//     checked, the certificate only carries the key). A private key block
+//     is refused: a verification Secret should hold the public key only.
+//   - JSON: a JWK or a JWKS. Keys with "use":"enc" (or an encryption alg,
+//     or key_ops without "verify") are skipped; private keys are refused;
+//     symmetric ("oct") keys are HMAC secrets.
+//   - Anything else: an HMAC secret, decoded per enc.
+//
+// Input that contains "-----BEGIN" or starts with "{" is never taken as an
+// HMAC secret: when it does not parse, that is an error.
+//
+// Errors are meant for users: they say which block or key is wrong and how to
+// fix it, and never contain secret material.
+func ParseVerification(data []byte, enc Encoding) ([]Key, error) {
+	sniff := bytes.TrimLeft(bytes.TrimPrefix(data, utf8BOM), " \t\r\n")
+	switch {
+	case len(data) == 0:
+		return nil, errors.New("key material is empty")
+	case bytes.Contains(data, pemMarker):
+		return parsePEMPublic(data)
+	case len(sniff) > 0 && sniff[0] == '{':
+		return parseJWKJSON(sniff)
+	default:
+		return parseHMAC(data, enc)
+	}
+}
+
+// parsePEMPublic reads every PEM block in data as a public key.
+func parsePEMPublic(data []byte) ([]Key, error) {
+	var out []Key
+	rest := data
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		raw, err := publicKeyFromPEMBlock(block)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d: %w", n, err)
+		}
+		if raw == nil { // EC PARAMETERS and the like: nothing to verify with
+			continue
+		}
+		if rk, ok := raw.(*rsa.PublicKey); ok && rk.N.BitLen() < MinRSABits {
+			return nil, fmt.Errorf("PEM block %d (%s): RSA key is %d bits; at least %d are required", n, block.Type, rk.N.BitLen(), MinRSABits)
+		}
+		jk, err := jwk.Import(raw)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d (%s): %w", n, block.Type, err)
+		}
+		k, err := verificationKeyFromJWK(jk, false)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d (%s): %w", n, block.Type, err)
+		}
+		out = append(out, k)
+	}
+	if bytes.Contains(rest, pemMarker) {
+		return nil, fmt.Errorf("PEM block %d is malformed (check the BEGIN/END lines and the base64 between them)", len(out)+1)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no public key found in the PEM data")
+	}
+	return out, nil
+}
+
+// publicKeyFromPEMBlock decodes one block into a crypto public key, or nil
+// for blocks that carry no key (EC PARAMETERS).
+func publicKeyFromPEMBlock(block *pem.Block) (any, error) {
+	switch block.Type {
+	case "PUBLIC KEY":
+		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("PUBLIC KEY: %w", err)
+		}
+		return pub, nil
+	case "RSA PUBLIC KEY":
+		pub, err := x509.ParsePKCS1PublicKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("RSA PUBLIC KEY: %w", err)
+		}
+		return pub, nil
+	case "CERTIFICATE":
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("CERTIFICATE: %w", err)
+		}
+		return cert.PublicKey, nil
+	case "EC PARAMETERS":
+		return nil, nil
+	}
+	if strings.Contains(block.Type, "PRIVATE KEY") {
+		return nil, fmt.Errorf("unsupported type %q: store the public key only (openssl pkey -in key.pem -pubout)", block.Type)
+	}
+	return nil, fmt.Errorf("unsupported type %q: use PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE", block.Type)
+}
+
+// parseJWKJSON reads a JWK or a JWKS kept in a Secret. Every key must be
+// usable: the user can fix the Secret, so a key that cannot be used is an
+// error rather than silently ignored.
+func parseJWKJSON(data []byte) ([]Key, error) {
+	set, err := jwk.Parse(data, jwk.WithStrictKeySetParsing(true))
+	if err != nil {
+		return nil, fmt.Errorf("not a valid JWK or JWKS: %w", err)
+	}
+	keys, _, err := keysFromJWKSet(set, true)
+	return keys, err
+}
+
+// keysFromJWKSet compiles the keys of a parsed JWK set. It serves both local
+// Secrets (local=true) and remote JWKS documents (local=false).
+//
+// Keys that are not for signatures are always skipped, and a private key is
+// always an error. Other unusable keys (unsupported type or curve, an alg
+// that does not fit) are errors for local input, which the user can fix,
+// but are only reported in ignored for a remote document, which is not ours
+// to fix and may list keys for other consumers. Symmetric keys are accepted
+// only from local input.
+func keysFromJWKSet(set jwk.Set, local bool) (keys []Key, ignored []error, err error) {
+	var skipped []string
+	for i := range set.Len() {
+		jk, _ := set.Key(i)
+		k, err := verificationKeyFromJWK(jk, local)
+		if err == nil {
+			keys = append(keys, k)
+			continue
+		}
+		err = fmt.Errorf("%s: %w", describeJWK(i, jk), err)
+		switch {
+		case errors.Is(err, errSkip):
+			skipped = append(skipped, err.Error())
+		case errors.Is(err, errPrivate) || local:
+			return nil, nil, err
+		default:
+			ignored = append(ignored, err)
+		}
+	}
+	if len(keys) == 0 {
+		switch {
+		case set.Len() == 0:
+			return nil, ignored, errors.New("the JWKS holds no keys")
+		case len(skipped) > 0:
+			return nil, ignored, fmt.Errorf("no signature verification key found (%s)", strings.Join(skipped, "; "))
+		default:
+			return nil, ignored, fmt.Errorf("no usable signature verification key found (%v)", errors.Join(ignored...))
+		}
+	}
+	return keys, ignored, nil
+}
+
+// describeJWK names a key of a set for messages: `key 2 (kid "abc")`.
+func describeJWK(i int, k jwk.Key) string {
+	if kid, ok := k.KeyID(); ok && kid != "" {
+		return fmt.Sprintf("key %d (kid %q)", i+1, kid)
+	}
+	return fmt.Sprintf("key %d", i+1)
+}
+
+// parseHMAC decodes an HMAC secret. Secret bytes never appear in errors.
+func parseHMAC(data []byte, enc Encoding) ([]Key, error) {
+	var secret []byte
+	switch enc {
+	case "", EncodingUTF8:
+		// Exact bytes: a trailing newline is part of the secret, as it is
+		// for every other consumer of the same Secret.
+		secret = bytes.Clone(data)
+	case EncodingHex:
+		s := bytes.TrimSpace(data)
+		secret = make([]byte, hex.DecodedLen(len(s)))
+		if _, err := hex.Decode(secret, s); err != nil {
+			return nil, errors.New("HMAC secret is not valid hex (encoding: hex): use only the digits 0-9 and a-f, an even number of them")
+		}
+	case EncodingBase64:
+		var err error
+		if secret, err = decodeBase64(bytes.TrimSpace(data)); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown encoding %q: use utf8, hex or base64", enc)
+	}
+	if len(secret) < MinHMACKeyBytes {
+		return nil, shortSecretError(len(secret))
+	}
+	return []Key{{Algs: hmacAlgs(len(secret)), Key: secret, AnyKID: true}}, nil
+}
+
+// decodeBase64 accepts standard and URL-safe base64, padded or not. Line
+// breaks inside are ignored by the decoder, as `base64` wraps its output.
+func decodeBase64(s []byte) ([]byte, error) {
+	for _, e := range []*base64.Encoding{
+		base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding,
+	} {
+		out := make([]byte, e.DecodedLen(len(s)))
+		if n, err := e.Decode(out, s); err == nil {
+			return out[:n], nil
+		}
+	}
+	return nil, errors.New("HMAC secret is not valid base64 (encoding: base64): use standard or URL-safe base64")
+}

@@ -1,0 +1,104 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// TokenCache remembers verified tokens so a token seen before costs a hash and a
+// map lookup instead of a signature verification. Entries are keyed by the SHA-256
+// of the token and the compiled policy (a new compile, e.g. after a key change,
+// never sees the old entries), never outlive the token's exp, and are dropped when
+// the remote key set that verified them changes. The size is bounded.
+type TokenCache struct {
+	shards   [cacheShards]cacheShard
+	perShard int
+}
+
+const cacheShards = 64
+
+type cacheKey struct {
+	sum    [sha256.Size]byte
+	policy uint64
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[cacheKey]*Identity
+}
+
+// NewTokenCache makes a cache holding at most about max tokens.
+func NewTokenCache(max int) *TokenCache {
+	per := max / cacheShards
+	if per < 1 {
+		per = 1
+	}
+	c := &TokenCache{perShard: per}
+	for i := range c.shards {
+		c.shards[i].m = make(map[cacheKey]*Identity)
+	}
+	return c
+}
+
+func tokenKey(token string, policy uint64) cacheKey {
+	// The token's bytes are only read: hashing them in place saves a copy per request.
+	return cacheKey{sum: sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token))), policy: policy}
+}
+
+func (c *TokenCache) get(k cacheKey, now time.Time) *Identity {
+	s := &c.shards[k.sum[0]%cacheShards]
+	s.mu.RLock()
+	id := s.m[k]
+	s.mu.RUnlock()
+	if id == nil {
+		return nil
+	}
+	if !now.Before(id.Expires) || (id.remote != nil && id.remote.Generation() != id.remoteGen) {
+		s.mu.Lock()
+		delete(s.m, k)
+		s.mu.Unlock()
+		return nil
+	}
+	return id
+}
+
+func (c *TokenCache) put(k cacheKey, id *Identity, now time.Time) {
+	s := &c.shards[k.sum[0]%cacheShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= c.perShard {
+		// Look at a few entries (map order is random): drop the expired ones, or
+		// else the first one seen.
+		var victim cacheKey
+		seen, dropped := 0, 0
+		for key, e := range s.m {
+			if seen == 0 {
+				victim = key
+			}
+			if !now.Before(e.Expires) {
+				delete(s.m, key)
+				dropped++
+			}
+			if seen++; seen >= 16 {
+				break
+			}
+		}
+		if dropped == 0 {
+			delete(s.m, victim)
+		}
+	}
+	s.m[k] = id
+}
+
+// Len is the number of cached tokens.
+func (c *TokenCache) Len() int {
+	n := 0
+	for i := range c.shards {
+		c.shards[i].mu.RLock()
+		n += len(c.shards[i].m)
+		c.shards[i].mu.RUnlock()
+	}
+	return n
+}

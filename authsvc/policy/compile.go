@@ -1,0 +1,512 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/jwtgate/jwtgate/api/v1alpha1"
+	"github.com/jwtgate/jwtgate/authsvc/keys"
+	"github.com/jwtgate/jwtgate/authsvc/users"
+)
+
+// Defaults of the fields PRODUCT.md gives defaults for.
+const (
+	DefaultLeeway          = 30 * time.Second
+	MaxLeeway              = 5 * time.Minute
+	DefaultRolesClaim      = "roles"
+	DefaultAPIKeyHeader    = "X-API-Key"
+	DefaultAccessTokenTTL  = 5 * time.Minute
+	DefaultRefreshTokenTTL = 336 * time.Hour
+	AccessCookie           = "jwtgate_access"
+	RefreshCookie          = "jwtgate_refresh"
+	// MaxTokenSize: a token over 16 KiB is refused before parsing.
+	MaxTokenSize = 16 << 10
+	// maxCandidateKeys bounds the keys one token without kid is tried against.
+	maxCandidateKeys = 8
+)
+
+// Input is everything one policy compiles from: the object and the Secrets of its
+// namespace that it references, whichever source (files or the API) they came from.
+type Input struct {
+	Policy *v1alpha1.AuthPolicy
+	// Secrets by name, in the policy's namespace. A name that is absent is a Secret
+	// that does not exist.
+	Secrets map[string]*corev1.Secret
+	// Remotes fetches jwksURL key sets. Nil: jwksURL keys are checked for form only
+	// and never used (jwtgate check).
+	Remotes *keys.Remotes
+	// Cache holds verified tokens across requests; nil turns caching off.
+	Cache *TokenCache
+}
+
+// Policy is a compiled, immutable AuthPolicy: everything a decision needs, with no
+// reference back to the objects it came from.
+type Policy struct {
+	Namespace, Name string
+	Key             string // namespace/name
+	Hosts           []string
+	ObjectGen       int64 // metadata.generation it was compiled from
+
+	id        uint64 // unique per compile: the token cache key
+	cache     *TokenCache
+	sources   []tokenSource
+	algs      []string // spec.jwt.algorithms
+	listed    *keys.Set
+	own       *keys.Set
+	remotes   []*keys.Remote
+	issuer    string
+	audiences []string
+	leeway    time.Duration
+
+	rules      ruleTable
+	slots      []string // claim paths the policy reads, by slot
+	forward    []forwardClaim
+	apiKeys    *apiKeyTable
+	apiKeyHdr  string
+	signedOnly bool // no token sources and no api keys: nothing can pass but public rules
+
+	// Login is set when the policy signs people in.
+	Login *Login
+}
+
+// Login is the compiled spec.login.
+type Login struct {
+	Issuer               string
+	Audience             []string // <namespace>/<name>, then spec.jwt.audiences
+	AccessTTL            time.Duration
+	RefreshTTL           time.Duration
+	Cookie               Cookie
+	AllowedRedirectHosts []string
+	Revocation           v1alpha1.Revocation
+	RolesClaim           string
+	Signer               keys.Signer
+	VerifyKeys           []keys.Key // public keys published at /jwtgate/jwks.json
+	Users                *users.Table
+}
+
+// Cookie holds the attributes of the cookies the policy sets.
+type Cookie struct {
+	Domain   string
+	Secure   bool
+	SameSite http.SameSite
+}
+
+type tokenSource struct {
+	header string // canonical header name, or "" for a cookie
+	prefix string
+	cookie string
+}
+
+type forwardClaim struct {
+	header string // canonical
+	slot   int
+}
+
+var compileSeq atomic.Uint64
+
+// rolesSlot is the claim slot of the roles claim: Compile registers it first.
+const rolesSlot = 0
+
+// Compile validates a policy and its Secrets and builds the immutable form that
+// decisions read. It returns every problem found, each naming its field.
+func Compile(in Input) (*Policy, error) {
+	ap := in.Policy
+	p := &Policy{
+		Namespace: ap.Namespace,
+		Name:      ap.Name,
+		Key:       ap.Namespace + "/" + ap.Name,
+		ObjectGen: ap.Generation,
+		id:        compileSeq.Add(1),
+		cache:     in.Cache,
+		leeway:    DefaultLeeway,
+	}
+	var errs problems
+	spec := &ap.Spec
+	if spec.JWT == nil && spec.Login == nil {
+		errs.add("spec", v1alpha1.ReasonInvalidSpec, "set jwt, login, or both: without either no token can be verified")
+	}
+	p.Hosts = compileHosts(spec.Hosts, &errs)
+	secrets := secretReader{ns: ap.Namespace, secrets: in.Secrets, errs: &errs}
+
+	p.slots = nil
+	slotOf := func(name string) int {
+		if i := slices.Index(p.slots, name); i >= 0 {
+			return i
+		}
+		p.slots = append(p.slots, name)
+		return len(p.slots) - 1
+	}
+	rolesClaim := spec.RolesClaim
+	if rolesClaim == "" {
+		rolesClaim = DefaultRolesClaim
+	}
+	slotOf(rolesClaim) // slot 0: rolesSlot
+
+	if spec.JWT != nil {
+		compileJWT(p, spec.JWT, secrets, in.Remotes, &errs)
+	}
+	p.sources = compileTokenSources(spec.JWT, &errs)
+	p.rules = compileRules(spec.Rules, slotOf, &errs)
+	for i, fc := range spec.ForwardClaims {
+		field := fmt.Sprintf("spec.forwardClaims[%d]", i)
+		if !validHeaderName(fc.Header) {
+			errs.add(field+".header", v1alpha1.ReasonInvalidSpec, "%q is not a valid header name", fc.Header)
+			continue
+		}
+		if fc.Claim == "" {
+			errs.add(field+".claim", v1alpha1.ReasonInvalidSpec, "a claim name is required")
+			continue
+		}
+		p.forward = append(p.forward, forwardClaim{header: http.CanonicalHeaderKey(fc.Header), slot: slotOf(fc.Claim)})
+	}
+	if spec.APIKeys != nil {
+		p.apiKeyHdr = spec.APIKeys.Header
+		if p.apiKeyHdr == "" {
+			p.apiKeyHdr = DefaultAPIKeyHeader
+		}
+		if !validHeaderName(p.apiKeyHdr) {
+			errs.add("spec.apiKeys.header", v1alpha1.ReasonInvalidSpec, "%q is not a valid header name", p.apiKeyHdr)
+		}
+		p.apiKeyHdr = http.CanonicalHeaderKey(p.apiKeyHdr)
+		if data, ok := secrets.key("spec.apiKeys.secretRef", spec.APIKeys.SecretRef); ok {
+			t, lineErrs := parseAPIKeys(data)
+			for _, le := range lineErrs {
+				errs.add("spec.apiKeys.secretRef", v1alpha1.ReasonAPIKeysInvalid, "secret %s/%s key %q: %s", ap.Namespace, spec.APIKeys.SecretRef.Name, spec.APIKeys.SecretRef.Key, le)
+			}
+			for i := range t.keys {
+				k := &t.keys[i]
+				roles := make([]any, len(k.roles))
+				for j, r := range k.roles {
+					roles[j] = r
+				}
+				k.identity = p.newIdentity(map[string]any{"sub": k.name, rolesClaim: roles})
+				k.identity.APIKey = true
+			}
+			p.apiKeys = t
+		}
+	}
+	if spec.Login != nil {
+		p.Login = compileLogin(p, spec, rolesClaim, secrets, &errs)
+		if p.Login != nil {
+			own := slices.Clone(p.Login.VerifyKeys)
+			for i := range own {
+				own[i].Algs = []jwa.SignatureAlgorithm{p.Login.Signer.Alg}
+			}
+			p.own = keys.NewSet(own)
+		}
+	}
+	if p.listed == nil {
+		p.listed = keys.NewSet(nil)
+	}
+	if p.own == nil {
+		p.own = keys.NewSet(nil)
+	}
+	if len(errs) > 0 {
+		return nil, &CompileError{Policy: p.Key, Problems: errs}
+	}
+	return p, nil
+}
+
+func compileHosts(hosts []string, errs *problems) []string {
+	return compileHostsField(hosts, "spec.hosts", errs)
+}
+
+func validHost(h string) bool {
+	h = strings.TrimPrefix(h, "*.")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validHeaderName(h string) bool {
+	if h == "" || len(h) > 256 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+var allowedAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+func compileJWT(p *Policy, j *v1alpha1.JWTSpec, secrets secretReader, remotes *keys.Remotes, errs *problems) {
+	if len(j.Algorithms) == 0 {
+		errs.add("spec.jwt.algorithms", v1alpha1.ReasonInvalidSpec, "list the algorithms tokens may be signed with, e.g. [RS256]")
+	}
+	for i, a := range j.Algorithms {
+		if !slices.Contains(allowedAlgorithms, string(a)) {
+			hint := ""
+			if strings.EqualFold(string(a), "none") {
+				hint = ": unsigned tokens are never accepted"
+			}
+			errs.add(fmt.Sprintf("spec.jwt.algorithms[%d]", i), v1alpha1.ReasonInvalidSpec, "%q is not an accepted algorithm%s; use one of %s", a, hint, strings.Join(allowedAlgorithms, ", "))
+			continue
+		}
+		p.algs = append(p.algs, string(a))
+	}
+	p.issuer = j.Issuer
+	p.audiences = slices.Clone(j.Audiences)
+	if j.Leeway != nil {
+		if j.Leeway.Duration < 0 || j.Leeway.Duration > MaxLeeway {
+			errs.add("spec.jwt.leeway", v1alpha1.ReasonInvalidSpec, "%s is out of range: use 0s to %s", j.Leeway.Duration, MaxLeeway)
+		} else {
+			p.leeway = j.Leeway.Duration
+		}
+	}
+	var listed []keys.Key
+	for i, ks := range j.Keys {
+		field := fmt.Sprintf("spec.jwt.keys[%d]", i)
+		switch {
+		case ks.SecretRef != nil && ks.JWKSURL != "":
+			errs.add(field, v1alpha1.ReasonInvalidSpec, "set exactly one of secretRef or jwksURL")
+		case ks.SecretRef != nil:
+			data, ok := secrets.key(field+".secretRef", *ks.SecretRef)
+			if !ok {
+				continue
+			}
+			switch ks.Encoding {
+			case "", v1alpha1.KeyEncodingUTF8, v1alpha1.KeyEncodingHex, v1alpha1.KeyEncodingBase64:
+			default:
+				errs.add(field+".encoding", v1alpha1.ReasonInvalidSpec, "%q is not an encoding: use utf8, hex or base64", ks.Encoding)
+				continue
+			}
+			ks2, err := keys.ParseVerification(data, keys.Encoding(ks.Encoding))
+			if err != nil {
+				errs.add(field+".secretRef", v1alpha1.ReasonKeyInvalid, "secret %s/%s key %q: %v", p.Namespace, ks.SecretRef.Name, ks.SecretRef.Key, err)
+				continue
+			}
+			usable := 0
+			for _, k := range ks2 {
+				k.Algs = slices.DeleteFunc(slices.Clone(k.Algs), func(a jwa.SignatureAlgorithm) bool { return !slices.Contains(p.algs, a.String()) })
+				if len(k.Algs) > 0 {
+					usable++
+					listed = append(listed, k)
+				}
+			}
+			if usable == 0 {
+				errs.add(field+".secretRef", v1alpha1.ReasonKeyInvalid, "secret %s/%s key %q: no key in it fits spec.jwt.algorithms %v (an RSA key verifies RS*/PS*, an EC key ES*, Ed25519 EdDSA, an HMAC secret HS*)", p.Namespace, ks.SecretRef.Name, ks.SecretRef.Key, p.algs)
+			}
+		case ks.JWKSURL != "":
+			if err := keys.CheckURL(ks.JWKSURL); err != nil {
+				errs.add(field+".jwksURL", v1alpha1.ReasonInvalidSpec, "%v", err)
+				continue
+			}
+			if ks.Encoding != "" {
+				errs.add(field+".encoding", v1alpha1.ReasonInvalidSpec, "encoding applies to secretRef keys only")
+			}
+			if remotes == nil {
+				continue
+			}
+			r, err := remotes.Get(ks.JWKSURL)
+			if err != nil {
+				errs.add(field+".jwksURL", v1alpha1.ReasonJWKSUnreachable, "%v", err)
+				continue
+			}
+			p.remotes = append(p.remotes, r)
+		default:
+			errs.add(field, v1alpha1.ReasonInvalidSpec, "set exactly one of secretRef or jwksURL")
+		}
+	}
+	p.listed = keys.NewSet(listed)
+}
+
+func compileTokenSources(j *v1alpha1.JWTSpec, errs *problems) []tokenSource {
+	if j == nil || len(j.TokenSources) == 0 {
+		return []tokenSource{{header: "Authorization", prefix: "Bearer "}, {cookie: AccessCookie}}
+	}
+	var out []tokenSource
+	for i, s := range j.TokenSources {
+		field := fmt.Sprintf("spec.jwt.tokenSources[%d]", i)
+		switch {
+		case (s.Header == "") == (s.Cookie == ""):
+			errs.add(field, v1alpha1.ReasonInvalidSpec, "set exactly one of header or cookie")
+		case s.Header != "":
+			if !validHeaderName(s.Header) {
+				errs.add(field+".header", v1alpha1.ReasonInvalidSpec, "%q is not a valid header name", s.Header)
+				continue
+			}
+			out = append(out, tokenSource{header: http.CanonicalHeaderKey(s.Header), prefix: s.Prefix})
+		default:
+			if s.Prefix != "" {
+				errs.add(field+".prefix", v1alpha1.ReasonInvalidSpec, "prefix applies to header sources only")
+			}
+			if !validHeaderName(s.Cookie) {
+				errs.add(field+".cookie", v1alpha1.ReasonInvalidSpec, "%q is not a valid cookie name", s.Cookie)
+				continue
+			}
+			out = append(out, tokenSource{cookie: s.Cookie})
+		}
+	}
+	return out
+}
+
+func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, secrets secretReader, errs *problems) *Login {
+	l := spec.Login
+	if len(spec.Hosts) == 0 {
+		errs.add("spec.hosts", v1alpha1.ReasonInvalidSpec, "login requires hosts: the sign-in pages are chosen by the request's host")
+		return nil
+	}
+	out := &Login{
+		Issuer:     l.Issuer,
+		Audience:   append([]string{p.Key}, p.audiences...),
+		AccessTTL:  DefaultAccessTokenTTL,
+		RefreshTTL: DefaultRefreshTokenTTL,
+		Cookie:     Cookie{Secure: true, SameSite: http.SameSiteLaxMode},
+		Revocation: l.Revocation,
+		RolesClaim: rolesClaim,
+	}
+	if out.Issuer == "" {
+		out.Issuer = "https://" + strings.TrimPrefix(strings.ToLower(spec.Hosts[0]), "*.")
+	}
+	if out.Revocation == "" {
+		out.Revocation = v1alpha1.RevocationRefresh
+	}
+	if out.Revocation != v1alpha1.RevocationRefresh && out.Revocation != v1alpha1.RevocationStrict {
+		errs.add("spec.login.revocation", v1alpha1.ReasonInvalidSpec, "%q: use refresh or strict", l.Revocation)
+	}
+	if l.AccessTokenTTL != nil {
+		if d := l.AccessTokenTTL.Duration; d < 10*time.Second || d > 24*time.Hour {
+			errs.add("spec.login.accessTokenTTL", v1alpha1.ReasonInvalidSpec, "%s is out of range: use 10s to 24h (short is safer: a revoked session ends within it)", d)
+		} else {
+			out.AccessTTL = d
+		}
+	}
+	if l.RefreshTokenTTL != nil {
+		if d := l.RefreshTokenTTL.Duration; d < out.AccessTTL || d > 90*24*time.Hour {
+			errs.add("spec.login.refreshTokenTTL", v1alpha1.ReasonInvalidSpec, "%s is out of range: use accessTokenTTL to 2160h", d)
+		} else {
+			out.RefreshTTL = d
+		}
+	}
+	if c := l.Cookie; c != nil {
+		out.Cookie.Domain = strings.TrimPrefix(strings.ToLower(c.Domain), ".")
+		if out.Cookie.Domain != "" && !validHost(out.Cookie.Domain) {
+			errs.add("spec.login.cookie.domain", v1alpha1.ReasonInvalidSpec, "%q is not a domain name", c.Domain)
+		}
+		if c.Secure != nil {
+			out.Cookie.Secure = *c.Secure
+		}
+		switch c.SameSite {
+		case "", "Lax":
+		case "Strict":
+			out.Cookie.SameSite = http.SameSiteStrictMode
+		case "None":
+			out.Cookie.SameSite = http.SameSiteNoneMode
+			if !out.Cookie.Secure {
+				errs.add("spec.login.cookie.sameSite", v1alpha1.ReasonInvalidSpec, "SameSite=None needs secure: true (browsers drop such cookies otherwise)")
+			}
+		default:
+			errs.add("spec.login.cookie.sameSite", v1alpha1.ReasonInvalidSpec, "%q: use Lax, Strict or None", c.SameSite)
+		}
+	}
+	out.AllowedRedirectHosts = slices.Clone(p.Hosts)
+	if len(l.AllowedRedirectHosts) > 0 {
+		out.AllowedRedirectHosts = compileHostsField(l.AllowedRedirectHosts, "spec.login.allowedRedirectHosts", errs)
+	}
+	if data, ok := secrets.key("spec.login.usersSecretRef", l.UsersSecretRef); ok {
+		t, lineErrs := users.Parse(data)
+		for _, le := range lineErrs {
+			errs.add("spec.login.usersSecretRef", v1alpha1.ReasonUsersInvalid, "secret %s/%s key %q %s", p.Namespace, l.UsersSecretRef.Name, l.UsersSecretRef.Key, le.Error())
+		}
+		out.Users = t
+	}
+	name := l.SigningKeySecretRef.Name
+	sec, ok := secrets.secrets[name]
+	if !ok || sec == nil {
+		errs.add("spec.login.signingKeySecretRef", v1alpha1.ReasonSigningKeyMissing,
+			"secret %s/%s not found; create it with: jwtgate keygen --alg ES256 --namespace %s --name %s | kubectl apply -f -", p.Namespace, name, p.Namespace, name)
+		return out
+	}
+	signer, verify, err := keys.ParseSigning(secretData(sec))
+	if err != nil {
+		reason := v1alpha1.ReasonSigningKeyInvalid
+		msg := fmt.Sprintf("secret %s/%s: %v", p.Namespace, name, err)
+		if errors.Is(err, keys.ErrNoSigningKey) {
+			reason = v1alpha1.ReasonSigningKeyMissing
+			msg += fmt.Sprintf("; create it with: jwtgate keygen --alg ES256 --namespace %s --name %s | kubectl apply -f -", p.Namespace, name)
+		}
+		errs.add("spec.login.signingKeySecretRef", reason, "%s", msg)
+		return out
+	}
+	out.Signer, out.VerifyKeys = signer, verify
+	return out
+}
+
+func compileHostsField(hosts []string, field string, errs *problems) []string {
+	var out []string
+	for i, h := range hosts {
+		n := strings.ToLower(h)
+		if !validHost(n) {
+			errs.add(fmt.Sprintf("%s[%d]", field, i), v1alpha1.ReasonInvalidSpec, "%q is not a host name: use e.g. shop.example.com or *.example.com", h)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// secretReader reads referenced Secret keys and records what is missing.
+type secretReader struct {
+	ns      string
+	secrets map[string]*corev1.Secret
+	errs    *problems
+}
+
+func (r secretReader) key(field string, ref v1alpha1.SecretKeyRef) ([]byte, bool) {
+	s, ok := r.secrets[ref.Name]
+	if !ok || s == nil {
+		r.errs.add(field, v1alpha1.ReasonSecretNotFound, "secret %s/%s not found", r.ns, ref.Name)
+		return nil, false
+	}
+	data := secretData(s)
+	v, ok := data[ref.Key]
+	if !ok {
+		have := make([]string, 0, len(data))
+		for k := range data {
+			have = append(have, k)
+		}
+		slices.Sort(have)
+		r.errs.add(field, v1alpha1.ReasonSecretKeyNotFound, "secret %s/%s has no key %q (it has: %s)", r.ns, ref.Name, ref.Key, strings.Join(have, ", "))
+		return nil, false
+	}
+	return v, true
+}
+
+// secretData is a Secret's data with stringData merged over it, as the API server
+// stores it.
+func secretData(s *corev1.Secret) map[string][]byte {
+	if len(s.StringData) == 0 {
+		return s.Data
+	}
+	out := make(map[string][]byte, len(s.Data)+len(s.StringData))
+	for k, v := range s.Data {
+		out[k] = v
+	}
+	for k, v := range s.StringData {
+		out[k] = []byte(v)
+	}
+	return out
+}

@@ -1,0 +1,163 @@
+package policy
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/jwtgate/jwtgate/api/v1alpha1"
+)
+
+// rule is a compiled spec.rules entry.
+type rule struct {
+	index   int // position in spec.rules, for logs
+	path    string
+	exact   bool
+	methods []string // empty: every method
+	public  bool
+	roles   []string
+	claims  []claimCheck
+}
+
+func (r *rule) allowsMethod(m string) bool {
+	if len(r.methods) == 0 {
+		return true
+	}
+	for _, x := range r.methods {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleTable finds the most specific rule for a path and method in time that grows
+// with the depth of the path, never with the number of rules: an Exact rule first,
+// then the longest Prefix, by path segment, as Ingress matches.
+type ruleTable struct {
+	exact  map[string][]*rule
+	prefix map[string][]*rule
+}
+
+// match returns the rule for path p (normalized) and method m, or nil.
+func (t *ruleTable) match(p, m string) *rule {
+	if len(t.exact) > 0 {
+		for _, r := range t.exact[p] {
+			if r.allowsMethod(m) {
+				return r
+			}
+		}
+	}
+	if len(t.prefix) == 0 {
+		return nil
+	}
+	candidate := trimTrailingSlash(p)
+	for {
+		for _, r := range t.prefix[candidate] {
+			if r.allowsMethod(m) {
+				return r
+			}
+		}
+		if candidate == "/" {
+			return nil
+		}
+		i := strings.LastIndexByte(candidate, '/')
+		if i <= 0 {
+			candidate = "/"
+		} else {
+			candidate = candidate[:i]
+		}
+	}
+}
+
+func trimTrailingSlash(p string) string {
+	if len(p) > 1 && p[len(p)-1] == '/' {
+		return p[:len(p)-1]
+	}
+	return p
+}
+
+// compileRules builds the rule table. claimIndex resolves claim names to the
+// policy's claim slots.
+func compileRules(specs []v1alpha1.Rule, claimIndex func(string) int, errs *problems) ruleTable {
+	t := ruleTable{exact: map[string][]*rule{}, prefix: map[string][]*rule{}}
+	for i, s := range specs {
+		field := fmt.Sprintf("spec.rules[%d]", i)
+		r := &rule{index: i, public: s.Public}
+		switch s.PathType {
+		case "", v1alpha1.PathTypePrefix:
+		case v1alpha1.PathTypeExact:
+			r.exact = true
+		default:
+			errs.add(field+".pathType", v1alpha1.ReasonInvalidSpec, "%q is not a path type: use Prefix or Exact", s.PathType)
+		}
+		p, ok := normalRulePath(s.Path)
+		if !ok {
+			errs.add(field+".path", v1alpha1.ReasonInvalidSpec, "%q is not a normalized absolute path: it must start with \"/\" and hold no \"..\", \".\", \"//\", \"\\\", \"?\", \"#\" or control characters", s.Path)
+			continue
+		}
+		if r.exact {
+			r.path = p
+		} else {
+			r.path = trimTrailingSlash(p)
+		}
+		for j, m := range s.Methods {
+			if m == "" || strings.ToUpper(m) != m || strings.ContainsFunc(m, func(c rune) bool { return c < 'A' || c > 'Z' }) {
+				errs.add(fmt.Sprintf("%s.methods[%d]", field, j), v1alpha1.ReasonInvalidSpec, "%q is not an HTTP method: use upper case, e.g. GET", m)
+				continue
+			}
+			r.methods = append(r.methods, m)
+		}
+		if s.Public && (len(s.Roles) > 0 || len(s.Claims) > 0) {
+			errs.add(field, v1alpha1.ReasonInvalidSpec, "a public rule cannot also require roles or claims")
+		}
+		r.roles = slices.Clone(s.Roles)
+		for j, c := range s.Claims {
+			cc, ok := compileClaimCheck(c, fmt.Sprintf("%s.claims[%d]", field, j), claimIndex, errs)
+			if ok {
+				r.claims = append(r.claims, cc)
+			}
+		}
+		if r.exact {
+			t.exact[r.path] = append(t.exact[r.path], r)
+		} else {
+			t.prefix[r.path] = append(t.prefix[r.path], r)
+		}
+	}
+	// At one path, a rule naming methods is more specific than one that does not;
+	// otherwise the order of spec.rules decides.
+	for _, m := range []map[string][]*rule{t.exact, t.prefix} {
+		for _, rs := range m {
+			slices.SortStableFunc(rs, func(a, b *rule) int {
+				return boolRank(len(a.methods) == 0) - boolRank(len(b.methods) == 0)
+			})
+		}
+	}
+	return t
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// normalRulePath accepts rule paths that are already in the form requests are
+// normalized to, so that what a rule says is what it matches.
+func normalRulePath(p string) (string, bool) {
+	if p == "" || p[0] != '/' || strings.ContainsAny(p, "\\?#%") {
+		return "", false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x20 || p[i] == 0x7f {
+			return "", false
+		}
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean, clean == p
+}

@@ -1,0 +1,238 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+
+	"github.com/jwtgate/jwtgate/authsvc/keys"
+)
+
+// Identity is who a verified token (or API key) says the caller is, resolved into
+// just what the policy's rules and forwarded headers read. It is immutable and
+// shared by every request that presents the same token.
+type Identity struct {
+	Subject string
+	Session string // sid of tokens jwtgate issued
+	TokenID string // jti
+	APIKey  bool
+	// Expires is exp plus the policy's leeway (zero for API keys): past it the
+	// token is refused, cached or not.
+	Expires time.Time
+	Headers []Header // forwardClaims, rendered once
+
+	claims    []claimValue // by the policy's claim slots
+	remote    *keys.Remote // the key set that verified it, when remote
+	remoteGen uint64
+}
+
+// Roles are the values of the policy's roles claim.
+func (id *Identity) Roles() []string {
+	if id == nil || len(id.claims) <= rolesSlot {
+		return nil
+	}
+	return id.claims[rolesSlot].elems
+}
+
+// Header is one forwarded claim header.
+type Header struct {
+	Name   string
+	Values []string // one value; a slice so the handler can set it without allocating
+}
+
+// verifyError is a token that is refused, with the reason for metrics and the
+// description for WWW-Authenticate's error_description.
+type verifyError struct {
+	reason Reason
+	desc   string
+}
+
+func refuse(r Reason, desc string) *verifyError { return &verifyError{reason: r, desc: desc} }
+
+// verify checks a token's signature against the keys chosen at compile time, then
+// its claims, and resolves the identity. No key set is searched: the (kid, alg)
+// index of the policy's sets finds the candidate keys.
+func (p *Policy) verify(token string, now time.Time) (*Identity, *verifyError) {
+	if len(token) > MaxTokenSize {
+		return nil, refuse(ReasonTooLarge, "token is larger than 16 KiB")
+	}
+	buf := []byte(token)
+	hdr, _, _, err := jwsbb.SplitCompact(buf)
+	if err != nil {
+		return nil, refuse(ReasonMalformed, "token is not a compact JWS")
+	}
+	h := jwsbb.HeaderParseCompact(hdr)
+	algName, err := jwsbb.HeaderGetString(h, "alg")
+	if err != nil {
+		return nil, refuse(ReasonMalformed, "token header has no alg")
+	}
+	kid, _ := jwsbb.HeaderGetString(h, "kid")
+	alg, ok := jwa.LookupSignatureAlgorithm(algName)
+	ownAlg := p.Login != nil && p.Login.Signer.Alg == alg
+	if !ok || algName == "none" || !(ownAlg || slices.Contains(p.algs, algName)) {
+		return nil, refuse(ReasonAlgorithm, "algorithm is not accepted")
+	}
+
+	var payload []byte
+	own := false
+	var verifiedBy *keys.Remote
+	var remoteGen uint64
+	tried := 0
+	try := func(cands []keys.Key) bool {
+		for _, k := range cands {
+			if tried >= maxCandidateKeys {
+				return false
+			}
+			tried++
+			if pl, err := jws.VerifyCompactFast(k.Key, buf, alg); err == nil {
+				payload = pl
+				return true
+			}
+		}
+		return false
+	}
+	// The policy's own signing keys verify only its own algorithm; listed keys
+	// were narrowed to spec.jwt.algorithms at compile time.
+	switch {
+	case try(p.own.Find(kid, alg)):
+		own = true
+	case try(p.listed.Find(kid, alg)):
+	case slices.Contains(p.algs, algName):
+		for _, r := range p.remotes {
+			set := r.Current()
+			if set == nil {
+				continue
+			}
+			gen := r.Generation()
+			cands := set.Find(kid, alg)
+			if len(cands) == 0 && kid != "" {
+				r.RequestRefresh() // a new key may have been published
+			}
+			if try(cands) {
+				verifiedBy, remoteGen = r, gen
+				break
+			}
+		}
+	}
+	if payload == nil {
+		if tried == 0 {
+			return nil, refuse(ReasonUnknownKey, "no key of this policy matches the token's kid and alg")
+		}
+		return nil, refuse(ReasonBadSignature, "signature does not verify")
+	}
+
+	claims, err := decodeClaims(payload)
+	if err != nil {
+		return nil, refuse(ReasonMalformed, "token payload is not a JSON object")
+	}
+	exp, ok := numericDate(claims["exp"])
+	if !ok {
+		return nil, refuse(ReasonNoExpiry, "token has no valid exp")
+	}
+	expires := exp.Add(p.leeway)
+	if !now.Before(expires) {
+		return nil, refuse(ReasonExpired, "token is expired")
+	}
+	if v, present := claims["nbf"]; present {
+		nbf, ok := numericDate(v)
+		if !ok {
+			return nil, refuse(ReasonMalformed, "nbf is not a number")
+		}
+		if now.Add(p.leeway).Before(nbf) {
+			return nil, refuse(ReasonNotYetValid, "token is not valid yet")
+		}
+	}
+	if v, present := claims["iat"]; present {
+		iat, ok := numericDate(v)
+		if !ok {
+			return nil, refuse(ReasonMalformed, "iat is not a number")
+		}
+		if now.Add(p.leeway).Before(iat) {
+			return nil, refuse(ReasonNotYetValid, "token is issued in the future")
+		}
+	}
+	iss, _ := claims["iss"].(string)
+	if own {
+		if iss != p.Login.Issuer {
+			return nil, refuse(ReasonIssuer, "issuer is not accepted")
+		}
+		if !audienceHas(claims["aud"], []string{p.Key}) {
+			return nil, refuse(ReasonAudience, "audience is not accepted")
+		}
+	} else {
+		if p.issuer != "" && iss != p.issuer {
+			return nil, refuse(ReasonIssuer, "issuer is not accepted")
+		}
+		if len(p.audiences) > 0 && !audienceHas(claims["aud"], p.audiences) {
+			return nil, refuse(ReasonAudience, "audience is not accepted")
+		}
+	}
+	id := p.newIdentity(claims)
+	id.Expires = expires
+	id.remote, id.remoteGen = verifiedBy, remoteGen
+	return id, nil
+}
+
+// newIdentity resolves the claims the policy reads.
+func (p *Policy) newIdentity(claims map[string]any) *Identity {
+	id := &Identity{claims: make([]claimValue, len(p.slots))}
+	id.Subject, _ = claims["sub"].(string)
+	id.Session, _ = claims["sid"].(string)
+	id.TokenID, _ = claims["jti"].(string)
+	for i, path := range p.slots {
+		id.claims[i] = newClaimValue(resolveClaim(claims, path))
+	}
+	for _, f := range p.forward {
+		id.Headers = append(id.Headers, Header{Name: f.header, Values: []string{headerValue(resolveClaim(claims, p.slots[f.slot]))}})
+	}
+	return id
+}
+
+func decodeClaims(payload []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil || dec.More() {
+		return nil, errors.New("not a JSON object")
+	}
+	return m, nil
+}
+
+// numericDate reads a NumericDate claim (seconds since the epoch, RFC 7519 2).
+func numericDate(v any) (time.Time, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return time.Time{}, false
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<40 {
+		return time.Time{}, false
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true
+}
+
+// audienceHas reports whether aud (a string or an array of strings) holds any of want.
+func audienceHas(aud any, want []string) bool {
+	switch a := aud.(type) {
+	case string:
+		return slices.Contains(want, a)
+	case []any:
+		for _, e := range a {
+			if s, ok := e.(string); ok && slices.Contains(want, s) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,117 @@
+// Package server holds jwtgate's HTTP handlers: the auth_request decision
+// endpoint, and the mux that puts it beside the sign-in pages.
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jwtgate/jwtgate/authsvc/policy"
+)
+
+// AuthPath is the decision endpoint; /jwtgate/auth/{namespace}/{name} names the
+// policy, /jwtgate/auth alone routes by the original request's host.
+const AuthPath = "/jwtgate/auth"
+
+// Auth answers auth_request subrequests: exactly 200, 401 or 403, always with an
+// empty body, because nginx reads only the headers and any body costs it the
+// keepalive connection.
+type Auth struct {
+	Store    *policy.Store
+	Sessions policy.SessionChecker
+	Metrics  *Metrics
+	Log      *slog.Logger
+	Now      func() time.Time // for tests; default time.Now
+
+	lastWarn atomic.Int64
+}
+
+var (
+	zeroLength       = []string{"0"}
+	noStore          = []string{"no-store"}
+	challengeMissing = []string{`Bearer realm="jwtgate"`}
+)
+
+func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	now := start
+	if a.Now != nil {
+		now = a.Now()
+	}
+	snap := a.Store.Load()
+	var p *policy.Policy
+	orig, origOK := policy.ParseOriginalURL(r.Header.Get("X-Original-URL"))
+	method := r.Header.Get("X-Original-Method")
+
+	rest := strings.TrimPrefix(r.URL.Path, AuthPath)
+	switch {
+	case rest == "" || rest == "/":
+		if origOK {
+			p = snap.ForHost(orig.Host)
+		}
+	case rest[0] == '/':
+		ns, name, ok := strings.Cut(rest[1:], "/")
+		if ok && ns != "" && name != "" && !strings.Contains(name, "/") {
+			p = snap.Policy(ns, name)
+		}
+	}
+
+	var d policy.Decision
+	key := ""
+	switch {
+	case !origOK || method == "":
+		d = policy.Decision{Status: http.StatusForbidden, Reason: policy.ReasonBadRequest, Rule: -1}
+		a.warn("refusing auth request: X-Original-URL must be an absolute URL with a clean path and X-Original-Method must be set (proxy_set_header X-Original-URL $scheme://$http_host$request_uri; proxy_set_header X-Original-Method $request_method)",
+			"url", truncate(r.Header.Get("X-Original-URL")), "method", truncate(method))
+	case p == nil:
+		d = policy.Decision{Status: http.StatusForbidden, Reason: policy.ReasonNoPolicy, Rule: -1}
+		a.warn("no policy answers this auth request; refusing it", "auth_path", truncate(r.URL.Path), "host", orig.Host)
+	default:
+		key = p.Key
+		d = p.Decide(now, policy.Request{Method: method, Path: orig.Path, Header: r.Header}, a.Sessions)
+	}
+
+	h := w.Header()
+	h["Content-Length"] = zeroLength
+	h["Cache-Control"] = noStore
+	switch d.Status {
+	case http.StatusOK:
+		if d.Identity != nil {
+			for _, fh := range d.Identity.Headers {
+				h[fh.Name] = fh.Values
+			}
+		}
+	case http.StatusUnauthorized:
+		if d.TokenSent {
+			h["Www-Authenticate"] = []string{`Bearer realm="jwtgate", error="invalid_token", error_description="` + d.Description + `"`}
+		} else {
+			h["Www-Authenticate"] = challengeMissing
+		}
+	}
+	w.WriteHeader(d.Status)
+	a.Metrics.observe(key, d, time.Since(start).Seconds())
+}
+
+// warn logs a misconfiguration at most once a second, so a flood of bad requests
+// cannot flood the log.
+func (a *Auth) warn(msg string, args ...any) {
+	if a.Log == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := a.lastWarn.Load()
+	if now-last < int64(time.Second) || !a.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	a.Log.Warn(msg, args...)
+}
+
+func truncate(s string) string {
+	if len(s) > 256 {
+		return s[:256] + "..."
+	}
+	return s
+}

@@ -1,0 +1,55 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jwtgate/jwtgate/authsvc/policy"
+)
+
+// Metrics are the decision service's Prometheus metrics. Labels are bounded: the
+// policy and a fixed set of results and reasons, never a user or a path.
+type Metrics struct {
+	decisions *prometheus.CounterVec
+	duration  prometheus.Histogram
+	cacheHits prometheus.Counter
+
+	counters sync.Map // decisionKey -> prometheus.Counter, so the hot path skips label hashing
+}
+
+type decisionKey struct {
+	policy string
+	reason policy.Reason
+	status int
+}
+
+// NewMetrics registers the metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jwtgate_decisions_total",
+			Help: "Decisions by policy, result (allow, unauthenticated, forbidden) and reason.",
+		}, []string{"policy", "result", "reason"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "jwtgate_decision_duration_seconds",
+			Help:    "Time to answer /jwtgate/auth, from request to answer.",
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05},
+		}),
+	}
+	reg.MustRegister(m.decisions, m.duration)
+	return m
+}
+
+func (m *Metrics) observe(policyKey string, d policy.Decision, seconds float64) {
+	if m == nil {
+		return
+	}
+	k := decisionKey{policy: policyKey, reason: d.Reason, status: d.Status}
+	c, ok := m.counters.Load(k)
+	if !ok {
+		c, _ = m.counters.LoadOrStore(k, m.decisions.WithLabelValues(policyKey, d.Result(), string(d.Reason)))
+	}
+	c.(prometheus.Counter).Inc()
+	m.duration.Observe(seconds)
+}

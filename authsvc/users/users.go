@@ -1,0 +1,114 @@
+// Package users reads the users file of a sign-in policy: lines
+// name:BCRYPT_HASH[:role,role], "#" comments and blank lines.
+package users
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// User is one line of the users file.
+type User struct {
+	Name  string
+	Hash  []byte
+	Roles []string
+}
+
+// Table is a parsed users file. It is immutable once parsed.
+type Table struct {
+	byName map[string]*User
+}
+
+// Lookup returns the user with that name.
+func (t *Table) Lookup(name string) (*User, bool) {
+	if t == nil {
+		return nil, false
+	}
+	u, ok := t.byName[name]
+	return u, ok
+}
+
+// Len is the number of users.
+func (t *Table) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.byName)
+}
+
+// LineError is a line of the users file that was not loaded.
+type LineError struct {
+	Line    int
+	Message string
+}
+
+func (e LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Message) }
+
+const maxLine = 4096
+
+// Parse reads a users file. Lines that are wrong are returned as errors saying
+// which line and how to fix it; every other line still loads.
+func Parse(data []byte) (*Table, []LineError) {
+	t := &Table{byName: map[string]*User{}}
+	var errs []LineError
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 1024), maxLine)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		u, err := parseLine(line)
+		if err != "" {
+			errs = append(errs, LineError{Line: n, Message: err})
+			continue
+		}
+		if _, dup := t.byName[u.Name]; dup {
+			errs = append(errs, LineError{Line: n, Message: fmt.Sprintf("user %q is listed twice; the first line is used", u.Name)})
+			continue
+		}
+		t.byName[u.Name] = u
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, LineError{Line: n + 1, Message: fmt.Sprintf("cannot read the file: %v (lines are limited to %d bytes)", err, maxLine)})
+	}
+	return t, errs
+}
+
+func parseLine(line string) (*User, string) {
+	name, rest, ok := strings.Cut(line, ":")
+	if !ok || name == "" {
+		return nil, "expected name:BCRYPT_HASH[:role,role]"
+	}
+	if strings.ContainsAny(name, " \t") {
+		return nil, fmt.Sprintf("user name %q holds white space", name)
+	}
+	// A bcrypt hash ($2b$12$...) holds no ':', so the next ':' ends it.
+	hash, roles, _ := strings.Cut(rest, ":")
+	if !IsBcrypt(hash) {
+		return nil, fmt.Sprintf("the password of user %q is not a bcrypt hash (plain text, MD5 and SHA are refused): "+
+			"replace it with the output of `jwtgate hash-password`", name)
+	}
+	u := &User{Name: name, Hash: []byte(hash)}
+	for _, r := range strings.Split(roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			u.Roles = append(u.Roles, r)
+		}
+	}
+	return u, ""
+}
+
+// IsBcrypt reports whether s is a well-formed bcrypt hash.
+func IsBcrypt(s string) bool {
+	if len(s) != 60 || !(strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$")) {
+		return false
+	}
+	_, err := bcrypt.Cost([]byte(s))
+	return err == nil
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/jwtgate/jwtgate/authsvc/filesource"
+	"github.com/jwtgate/jwtgate/authsvc/keys"
+	"github.com/jwtgate/jwtgate/authsvc/policy"
+	"github.com/jwtgate/jwtgate/authsvc/server"
+	"github.com/jwtgate/jwtgate/authsvc/standalone"
+)
+
+// commonFlags are the flags serve and controller share, named as PRODUCT.md and
+// controller-runtime name them.
+type commonFlags struct {
+	listen         string
+	metricsAddr    string
+	probeAddr      string
+	logLevel       string
+	logFormat      string
+	cacheSize      int
+	shutdownDelay  time.Duration
+	shutdownTimout time.Duration
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.listen, "listen", ":8000", "address of the decision service and sign-in pages")
+	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 turns it off")
+	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 turns it off")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
+	fs.IntVar(&c.cacheSize, "token-cache-size", 65536, "verified tokens kept in memory (0 turns the cache off)")
+	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready for this long before closing the listener, so load balancers stop sending first")
+	fs.DurationVar(&c.shutdownTimout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+}
+
+func (c *commonFlags) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use json or text", c.logFormat)
+}
+
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "jwtgate")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "jwtgate")
+	}
+	return filepath.Join(os.TempDir(), "jwtgate-state")
+}
+
+func runServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var common commonFlags
+	common.register(fs)
+	var paths pathsFlag
+	fs.Var(&paths, "f", "AuthPolicy and Secret YAML file or folder (repeatable); reloaded on change")
+	stateDir := fs.String("state-dir", defaultStateDir(), "folder for signing keys jwtgate creates (mode 0600)")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	paths = append(paths, fs.Args()...)
+	if len(paths) == 0 {
+		return errors.New("name the AuthPolicy and Secret files or folders with -f")
+	}
+	log, err := common.logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	store := policy.NewStore()
+	var cache *policy.TokenCache
+	if common.cacheSize > 0 {
+		cache = policy.NewTokenCache(common.cacheSize)
+	}
+	loader := &standalone.Loader{
+		Paths:    paths,
+		StateDir: *stateDir,
+		Remotes:  keys.NewRemotes(ctx, keys.RemoteOptions{Logger: log}),
+		Cache:    cache,
+		Store:    store,
+		Log:      log,
+	}
+	reload := func() bool {
+		problems := loader.Reload()
+		for _, p := range problems {
+			log.Error("config problem", "problem", p.Error())
+		}
+		snap := store.Load()
+		log.Info("config loaded", "policies", snap.Len(), "problems", len(problems), "generation", snap.Generation)
+		return len(problems) == 0
+	}
+	reload()
+	watcher, err := filesource.NewWatcher(paths, 200*time.Millisecond, log)
+	if err != nil {
+		return fmt.Errorf("watching %v: %w", paths, err)
+	}
+	go watcher.Run(ctx, func() { reload() })
+
+	auth := &server.Auth{Store: store, Metrics: server.NewMetrics(ctrlmetrics.Registry), Log: log}
+	mux := http.NewServeMux()
+	mux.Handle(server.AuthPath, auth)
+	mux.Handle(server.AuthPath+"/", auth)
+
+	var ready atomic.Bool
+	ready.Store(true)
+	return serveAll(ctx, log, common, mux, &ready)
+}
+
+// serveAll runs the decision listener, metrics and probes until ctx ends, then
+// drains: readiness drops first, in-flight requests finish.
+func serveAll(ctx context.Context, log *slog.Logger, common commonFlags, handler http.Handler, ready *atomic.Bool) error {
+	servers := []*http.Server{{
+		Addr:              common.listen,
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}}
+	if common.metricsAddr != "0" && common.metricsAddr != "" {
+		m := http.NewServeMux()
+		m.Handle("/metrics", promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{}))
+		servers = append(servers, &http.Server{Addr: common.metricsAddr, Handler: m, ReadHeaderTimeout: 10 * time.Second})
+	}
+	if common.probeAddr != "0" && common.probeAddr != "" {
+		m := http.NewServeMux()
+		m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
+		m.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !ready.Load() {
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
+			w.Write([]byte("ok"))
+		})
+		servers = append(servers, &http.Server{Addr: common.probeAddr, Handler: m, ReadHeaderTimeout: 10 * time.Second})
+	}
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		ln, err := net.Listen("tcp", s.Addr)
+		if err != nil {
+			return fmt.Errorf("listening on %s: %w", s.Addr, err)
+		}
+		log.Info("listening", "address", ln.Addr().String())
+		go func(s *http.Server) {
+			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}(s)
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: not ready, draining", "delay", common.shutdownDelay)
+	ready.Store(false)
+	time.Sleep(common.shutdownDelay)
+	sctx, cancel := context.WithTimeout(context.Background(), common.shutdownTimout)
+	defer cancel()
+	for _, s := range servers {
+		s.Shutdown(sctx)
+	}
+	log.Info("stopped")
+	return nil
+}
