@@ -1,0 +1,176 @@
+package server
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	gojwt "github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/jwtgate/jwtgate/api/v1alpha1"
+	"github.com/jwtgate/jwtgate/authsvc/policy"
+)
+
+type fixture struct {
+	handler http.Handler
+	metrics *Metrics
+	reg     *prometheus.Registry
+	key     *ecdsa.PrivateKey
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	ap := &v1alpha1.AuthPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
+		Spec: v1alpha1.AuthPolicySpec{
+			Hosts: []string{"shop.example.com"},
+			JWT: &v1alpha1.JWTSpec{
+				Algorithms: []v1alpha1.Algorithm{"ES256"},
+				Keys:       []v1alpha1.KeySource{{SecretRef: &v1alpha1.SecretKeyRef{Name: "keys", Key: "pub.pem"}}},
+			},
+			Rules: []v1alpha1.Rule{
+				{Path: "/public", Public: true},
+				{Path: "/admin", Roles: []string{"admin"}},
+			},
+			ForwardClaims: []v1alpha1.ForwardClaim{{Claim: "sub", Header: "X-Auth-User"}, {Claim: "roles", Header: "X-Auth-Roles"}},
+		},
+	}
+	secrets := map[string]*corev1.Secret{"keys": {ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "keys"}, Data: map[string][]byte{"pub.pem": pub}}}
+	p, err := policy.Compile(policy.Input{Policy: ap, Secrets: secrets, Cache: policy.NewTokenCache(128)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := policy.NewStore()
+	store.Replace([]*policy.Policy{p})
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	return &fixture{handler: NewMux(Options{Store: store, Metrics: m}), metrics: m, reg: reg, key: key}
+}
+
+func (f *fixture) token(t *testing.T, claims gojwt.MapClaims) string {
+	t.Helper()
+	if _, ok := claims["exp"]; !ok {
+		claims["exp"] = time.Now().Add(time.Minute).Unix()
+	}
+	s, err := gojwt.NewWithClaims(gojwt.SigningMethodES256, claims).SignedString(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestAuthHandler(t *testing.T) {
+	f := newFixture(t)
+	user := f.token(t, gojwt.MapClaims{"sub": "alice", "roles": []string{"user", "dev"}})
+	admin := f.token(t, gojwt.MapClaims{"sub": "root", "roles": "admin"})
+	expired := f.token(t, gojwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-time.Hour).Unix()})
+	tests := []struct {
+		name      string
+		authPath  string
+		url       string
+		method    string
+		header    map[string]string
+		status    int
+		challenge string
+		headers   map[string]string
+	}{
+		{"allowed by path routing", "/jwtgate/auth/shop/web", "https://shop.example.com/app", "GET", map[string]string{"Authorization": "Bearer " + user}, 200, "",
+			map[string]string{"X-Auth-User": "alice", "X-Auth-Roles": "user,dev"}},
+		{"allowed by host routing, port ignored", "/jwtgate/auth", "https://shop.example.com:8443/app", "GET", map[string]string{"Authorization": "Bearer " + user}, 200, "", nil},
+		{"no token", "/jwtgate/auth/shop/web", "https://shop.example.com/app", "GET", nil, 401, `Bearer realm="jwtgate"`, nil},
+		{"expired token", "/jwtgate/auth/shop/web", "https://shop.example.com/app", "GET", map[string]string{"Authorization": "Bearer " + expired}, 401,
+			`Bearer realm="jwtgate", error="invalid_token", error_description="token is expired"`, nil},
+		{"role missing", "/jwtgate/auth/shop/web", "https://shop.example.com/admin/x", "GET", map[string]string{"Authorization": "Bearer " + user}, 403, "", nil},
+		{"role present", "/jwtgate/auth/shop/web", "https://shop.example.com/admin/x", "GET", map[string]string{"Authorization": "Bearer " + admin}, 200, "", nil},
+		{"public", "/jwtgate/auth/shop/web", "https://shop.example.com/public/a", "GET", nil, 200, "", nil},
+		{"unknown policy is 403, not 401 (no sign-in loop)", "/jwtgate/auth/shop/nope", "https://shop.example.com/app", "GET", map[string]string{"Authorization": "Bearer " + user}, 403, "", nil},
+		{"unknown host is 403", "/jwtgate/auth", "https://other.example.com/app", "GET", map[string]string{"Authorization": "Bearer " + user}, 403, "", nil},
+		{"X-Forwarded-Host is never used for routing", "/jwtgate/auth", "https://other.example.com/app", "GET", map[string]string{"Authorization": "Bearer " + user, "X-Forwarded-Host": "shop.example.com"}, 403, "", nil},
+		{"missing X-Original-URL", "/jwtgate/auth/shop/web", "", "GET", map[string]string{"Authorization": "Bearer " + user}, 403, "", nil},
+		{"missing X-Original-Method", "/jwtgate/auth/shop/web", "https://shop.example.com/app", "", map[string]string{"Authorization": "Bearer " + user}, 403, "", nil},
+		{"encoded slash", "/jwtgate/auth/shop/web", "https://shop.example.com/public%2F..%2Fadmin", "GET", nil, 403, "", nil},
+		{"dot segments resolved before rules", "/jwtgate/auth/shop/web", "https://shop.example.com/public/../admin/", "GET", map[string]string{"Authorization": "Bearer " + user}, 403, "", nil},
+		{"client's forwarded header is replaced", "/jwtgate/auth/shop/web", "https://shop.example.com/app", "GET", map[string]string{"Authorization": "Bearer " + user, "X-Auth-User": "root"}, 200, "",
+			map[string]string{"X-Auth-User": "alice"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", tc.authPath, nil)
+			req.Host = "jwtgate.jwtgate.svc"
+			if tc.url != "" {
+				req.Header.Set("X-Original-URL", tc.url)
+			}
+			if tc.method != "" {
+				req.Header.Set("X-Original-Method", tc.method)
+			}
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			f.handler.ServeHTTP(rec, req)
+			res := rec.Result()
+			if res.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", res.StatusCode, tc.status)
+			}
+			if rec.Body.Len() != 0 || res.Header.Get("Content-Length") != "0" {
+				t.Fatalf("body %q, Content-Length %q: every answer must be empty with Content-Length: 0", rec.Body.String(), res.Header.Get("Content-Length"))
+			}
+			if got := res.Header.Get("WWW-Authenticate"); got != tc.challenge {
+				t.Fatalf("WWW-Authenticate %q, want %q", got, tc.challenge)
+			}
+			for k, v := range tc.headers {
+				if got := res.Header.Values(k); len(got) != 1 || got[0] != v {
+					t.Fatalf("%s = %q, want exactly %q", k, got, v)
+				}
+			}
+		})
+	}
+	got := testutil.ToFloat64(f.metrics.decisions.WithLabelValues("shop/web", "forbidden", "role"))
+	if got != 2 { // "role missing" and "dot segments resolved before rules"
+		t.Fatalf(`jwtgate_decisions_total{policy="shop/web",result="forbidden",reason="role"} = %v, want 2`, got)
+	}
+	if n := testutil.CollectAndCount(f.reg, "jwtgate_decision_duration_seconds"); n != 1 {
+		t.Fatalf("duration histogram missing")
+	}
+}
+
+// Through a real listener: the answer nginx reads has no body and keeps the
+// connection open.
+func TestAuthOverHTTP(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewServer(f.handler)
+	defer srv.Close()
+	for i := 0; i < 3; i++ {
+		req, _ := http.NewRequest("GET", srv.URL+"/jwtgate/auth/shop/web", nil)
+		req.Header.Set("X-Original-URL", "https://shop.example.com/")
+		req.Header.Set("X-Original-Method", "GET")
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 401 || res.ContentLength != 0 || res.Close {
+			t.Fatalf("status %d, length %d, close %v", res.StatusCode, res.ContentLength, res.Close)
+		}
+		if !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Fatal("no challenge")
+		}
+	}
+}

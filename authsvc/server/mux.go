@@ -1,0 +1,31 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/jwtgate/jwtgate/authsvc/policy"
+)
+
+// Options wire the decision service's listener.
+type Options struct {
+	Store    *policy.Store
+	Sessions policy.SessionChecker // for spec.login.revocation: strict; may be nil
+	Metrics  *Metrics
+	Log      *slog.Logger
+	// Pages serves everything else under /jwtgate/ (sign-in, refresh, logout,
+	// jwks.json); nil leaves those paths unanswered (404).
+	Pages http.Handler
+}
+
+// NewMux returns the handler of the decision listener (--listen).
+func NewMux(o Options) http.Handler {
+	auth := &Auth{Store: o.Store, Sessions: o.Sessions, Metrics: o.Metrics, Log: o.Log}
+	mux := http.NewServeMux()
+	mux.Handle(AuthPath, auth)
+	mux.Handle(AuthPath+"/", auth)
+	if o.Pages != nil {
+		mux.Handle("/jwtgate/", o.Pages)
+	}
+	return mux
+}
