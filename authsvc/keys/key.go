@@ -239,7 +239,7 @@ func verificationKeyFromJWK(k jwk.Key, allowSymmetric bool) (Key, error) {
 		if err != nil {
 			return Key{}, err
 		}
-		return Key{ID: kid, Algs: algs, Key: secret, AnyKID: !hasKID}, nil
+		return Key{ID: kid, Algs: slices.Clone(algs), Key: secret, AnyKID: !hasKID}, nil
 	}
 
 	allowed, err := typeAlgs(k)
@@ -266,7 +266,9 @@ func verificationKeyFromJWK(k jwk.Key, allowSymmetric bool) (Key, error) {
 	if err := decoratePublic(pub, kid, algs); err != nil {
 		return Key{}, err
 	}
-	return Key{ID: kid, Algs: algs, Key: raw, Public: pub, AnyKID: !hasKID}, nil
+	// Algs is cloned: the type lists above are shared and must not be
+	// reachable for modification through a Key.
+	return Key{ID: kid, Algs: slices.Clone(algs), Key: raw, Public: pub, AnyKID: !hasKID}, nil
 }
 
 // decoratePublic sets the members jwks.json consumers rely on: kid, use=sig

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -40,6 +41,11 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // Errors are meant for users: they say which block or key is wrong and how to
 // fix it, and never contain secret material.
 func ParseVerification(data []byte, enc Encoding) ([]Key, error) {
+	switch enc {
+	case "", EncodingUTF8, EncodingHex, EncodingBase64:
+	default:
+		return nil, fmt.Errorf("unknown encoding %q: use utf8, hex or base64", enc)
+	}
 	sniff := bytes.TrimLeft(bytes.TrimPrefix(data, utf8BOM), " \t\r\n")
 	switch {
 	case len(data) == 0:
@@ -153,7 +159,9 @@ func keysFromJWKSet(set jwk.Set, local bool) (keys []Key, ignored []error, err e
 			keys = append(keys, k)
 			continue
 		}
-		err = fmt.Errorf("%s: %w", describeJWK(i, jk), err)
+		// A remote document's kids stay out of errors (which status shows):
+		// its content is never quoted there.
+		err = fmt.Errorf("%s: %w", describeJWK(i, jk, local), err)
 		switch {
 		case errors.Is(err, errSkip):
 			skipped = append(skipped, err.Error())
@@ -167,18 +175,23 @@ func keysFromJWKSet(set jwk.Set, local bool) (keys []Key, ignored []error, err e
 		switch {
 		case set.Len() == 0:
 			return nil, ignored, errors.New("the JWKS holds no keys")
-		case len(skipped) > 0:
+		case len(skipped) > 0 && local:
 			return nil, ignored, fmt.Errorf("no signature verification key found (%s)", strings.Join(skipped, "; "))
+		case len(skipped) > 0:
+			return nil, ignored, fmt.Errorf("no signature verification key found (%d keys are for encryption)", len(skipped))
+		case local:
+			return nil, ignored, errors.New("no usable signature verification key found")
 		default:
-			return nil, ignored, fmt.Errorf("no usable signature verification key found (%v)", errors.Join(ignored...))
+			return nil, ignored, fmt.Errorf("no usable signature verification key found (%d ignored, see the log)", len(ignored))
 		}
 	}
 	return keys, ignored, nil
 }
 
-// describeJWK names a key of a set for messages: `key 2 (kid "abc")`.
-func describeJWK(i int, k jwk.Key) string {
-	if kid, ok := k.KeyID(); ok && kid != "" {
+// describeJWK names a key of a set for messages: `key 2 (kid "abc")`, or
+// `key 2` without withKID.
+func describeJWK(i int, k jwk.Key, withKID bool) string {
+	if kid, ok := k.KeyID(); ok && kid != "" && withKID {
 		return fmt.Sprintf("key %d (kid %q)", i+1, kid)
 	}
 	return fmt.Sprintf("key %d", i+1)
@@ -203,13 +216,13 @@ func parseHMAC(data []byte, enc Encoding) ([]Key, error) {
 		if secret, err = decodeBase64(bytes.TrimSpace(data)); err != nil {
 			return nil, err
 		}
-	default:
+	default: // checked by ParseVerification
 		return nil, fmt.Errorf("unknown encoding %q: use utf8, hex or base64", enc)
 	}
 	if len(secret) < MinHMACKeyBytes {
 		return nil, shortSecretError(len(secret))
 	}
-	return []Key{{Algs: hmacAlgs(len(secret)), Key: secret, AnyKID: true}}, nil
+	return []Key{{Algs: slices.Clone(hmacAlgs(len(secret))), Key: secret, AnyKID: true}}, nil
 }
 
 // decodeBase64 accepts standard and URL-safe base64, padded or not. Line

@@ -216,6 +216,7 @@ func TestParseVerification(t *testing.T) {
 		{name: "HMAC bad hex", data: []byte(strings.Repeat("zz", 40)), enc: EncodingHex, wantErr: "not valid hex"},
 		{name: "HMAC bad base64", data: []byte(strings.Repeat("*", 60)), enc: EncodingBase64, wantErr: "not valid base64"},
 		{name: "unknown encoding", data: secret32, enc: "rot13", wantErr: `unknown encoding "rot13"`},
+		{name: "unknown encoding with a PEM key", data: rsaPKIX, enc: "b64", wantErr: `unknown encoding "b64"`},
 		{name: "garbage PEM is an error, not an HMAC secret", data: []byte("-----BEGIN PUBLIC KEY-----\nthis is not base64 at all, but long enough\n-----END PUBLIC KEY-----\n"), wantErr: "PEM block 1 is malformed"},
 		{name: "PEM marker after a secret-looking prefix", data: []byte("0123456789abcdef0123456789abcdef -----BEGIN nothing"), wantErr: "malformed"},
 		{name: "PEM with bad DER", data: pemBlock("PUBLIC KEY", bytes.Repeat([]byte{1}, 64)), wantErr: "PEM block 1: PUBLIC KEY"},

@@ -77,6 +77,11 @@ func (o RemoteOptions) withDefaults() RemoteOptions {
 				if err := checkURL(req.URL, httpsOnly); err != nil {
 					return fmt.Errorf("refusing redirect: %w", err)
 				}
+				// Never downgrade: an https server may not send us to
+				// plain http, not even on loopback.
+				if !strings.EqualFold(req.URL.Scheme, "https") && strings.EqualFold(via[0].URL.Scheme, "https") {
+					return fmt.Errorf("refusing redirect from https to %s", req.URL.Redacted())
+				}
 				return nil
 			},
 		}
@@ -206,6 +211,9 @@ func (r *Remote) Refresh(ctx context.Context) error {
 	if err != nil {
 		err = fmt.Errorf("jwksURL %s: %w", r.redacted, err)
 		r.lastErr.Store(&err)
+		if ctx.Err() != nil {
+			return err // shutting down (or the caller gave up): not worth a warning
+		}
 		r.opts.Logger.Warn("fetching JWKS failed; keeping the last good keys",
 			"url", r.redacted, "error", err, "keys", r.Current().Len())
 		return err
@@ -325,7 +333,10 @@ func (r *Remote) Run(ctx context.Context) {
 			return jitter(r.opts.Interval)
 		}
 		failures++
-		d := r.opts.MinInterval << min(failures-1, 16)
+		d := r.opts.MinInterval
+		for i := 1; i < failures && d < r.opts.Interval; i++ {
+			d *= 2
+		}
 		return jitter(min(d, r.opts.Interval))
 	}
 	timer := time.NewTimer(next(r.Refresh(ctx)))
@@ -383,17 +394,17 @@ func NewRemotes(ctx context.Context, opts RemoteOptions) *Remotes {
 
 // Get returns the Remote for url, creating it and starting its Run loop on
 // first use.
-func (rs *Remotes) Get(url string) (*Remote, error) {
+func (rs *Remotes) Get(rawURL string) (*Remote, error) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if r, ok := rs.m[url]; ok {
+	if r, ok := rs.m[rawURL]; ok {
 		return r, nil
 	}
-	r, err := NewRemote(url, rs.opts)
+	r, err := NewRemote(rawURL, rs.opts)
 	if err != nil {
 		return nil, err
 	}
-	rs.m[url] = r
+	rs.m[rawURL] = r
 	go r.Run(rs.ctx)
 	return r, nil
 }

@@ -174,7 +174,7 @@ func parseSigningJWKS(data []byte) (Signer, []Key, error) {
 		jk, _ := set.Key(i)
 		s, k, err := signerFromJWK(jk)
 		if err != nil {
-			return Signer{}, nil, fmt.Errorf("%s: %w", describeJWK(i, jk), err)
+			return Signer{}, nil, fmt.Errorf("%s: %w", describeJWK(i, jk, true), err)
 		}
 		if j, dup := seen[s.ID]; dup {
 			return Signer{}, nil, fmt.Errorf("keys %d and %d have the same kid %q: give each key its own kid", j+1, i+1, s.ID)

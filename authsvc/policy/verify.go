@@ -112,8 +112,8 @@ func (p *Policy) verify(token string, now time.Time) (*Identity, *verifyError) {
 			}
 			gen := r.Generation()
 			cands := set.Find(kid, alg)
-			if len(cands) == 0 && kid != "" {
-				r.RequestRefresh() // a new key may have been published
+			if kid != "" && !set.HasKID(kid) {
+				r.RequestRefresh() // a new key may have been published (rate-limited)
 			}
 			if try(cands) {
 				verifiedBy, remoteGen = r, gen
