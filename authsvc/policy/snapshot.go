@@ -107,7 +107,9 @@ func (s *Store) Replace(ps []*Policy) []HostConflict {
 	for _, c := range s.conflicts {
 		out = append(out, c...)
 	}
-	slices.SortFunc(out, func(a, b HostConflict) int { return cmp.Or(strings.Compare(a.Policy, b.Policy), strings.Compare(a.Host, b.Host)) })
+	slices.SortFunc(out, func(a, b HostConflict) int {
+		return cmp.Or(strings.Compare(a.Policy, b.Policy), strings.Compare(a.Host, b.Host))
+	})
 	return out
 }
 

@@ -177,4 +177,3 @@ func runToken(args []string) error {
 	fmt.Println(string(signed))
 	return nil
 }
-
