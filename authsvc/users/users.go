@@ -20,7 +20,8 @@ type User struct {
 
 // Table is a parsed users file. It is immutable once parsed.
 type Table struct {
-	byName map[string]*User
+	byName  map[string]*User
+	maxCost int
 }
 
 // Lookup returns the user with that name.
@@ -38,6 +39,16 @@ func (t *Table) Len() int {
 		return 0
 	}
 	return len(t.byName)
+}
+
+// MaxCost is the highest bcrypt cost in the table, or 0 when it is empty. A
+// sign-in for an unknown user compares against a hash of this cost, so that it
+// takes as long as one for a known user.
+func (t *Table) MaxCost() int {
+	if t == nil {
+		return 0
+	}
+	return t.maxCost
 }
 
 // LineError is a line of the users file that was not loaded.
@@ -74,6 +85,9 @@ func Parse(data []byte) (*Table, []LineError) {
 			continue
 		}
 		t.byName[u.Name] = u
+		if c, _ := bcrypt.Cost(u.Hash); c > t.maxCost {
+			t.maxCost = c
+		}
 	}
 	if err := sc.Err(); err != nil {
 		errs = append(errs, LineError{Line: n + 1, Message: fmt.Sprintf("cannot read the file: %v (lines are limited to %d bytes)", err, maxLine)})

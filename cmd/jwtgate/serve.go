@@ -20,8 +20,10 @@ import (
 
 	"github.com/jwtgate/jwtgate/authsvc/filesource"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
+	"github.com/jwtgate/jwtgate/authsvc/login"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
+	"github.com/jwtgate/jwtgate/authsvc/session"
 	"github.com/jwtgate/jwtgate/authsvc/standalone"
 )
 
@@ -36,6 +38,7 @@ type commonFlags struct {
 	cacheSize      int
 	shutdownDelay  time.Duration
 	shutdownTimout time.Duration
+	trustedProxies string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -46,6 +49,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
 	fs.IntVar(&c.cacheSize, "token-cache-size", 65536, "verified tokens kept in memory (0 turns the cache off)")
 	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready for this long before closing the listener, so load balancers stop sending first")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For / X-Real-IP name the client (failed sign-ins are counted per client address)")
 	fs.DurationVar(&c.shutdownTimout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 }
 
@@ -92,6 +96,10 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	proxies, err := login.ParseTrustedProxies(common.trustedProxies)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -124,10 +132,17 @@ func runServe(args []string) error {
 	}
 	go watcher.Run(ctx, func() { reload() })
 
-	auth := &server.Auth{Store: store, Metrics: server.NewMetrics(ctrlmetrics.Registry), Log: log}
-	mux := http.NewServeMux()
-	mux.Handle(server.AuthPath, auth)
-	mux.Handle(server.AuthPath+"/", auth)
+	sessions := session.NewMemory()
+	pages := login.New(login.Options{
+		Store:          store,
+		Sessions:       sessions,
+		Metrics:        login.NewMetrics(ctrlmetrics.Registry),
+		Log:            log,
+		TrustedProxies: proxies,
+	})
+	store.OnChange(func(*policy.Snapshot) { go pages.WarmUp() })
+	go pages.WarmUp()
+	mux := server.NewMux(server.Options{Store: store, Sessions: sessions, Metrics: server.NewMetrics(ctrlmetrics.Registry), Log: log, Pages: pages})
 
 	var ready atomic.Bool
 	ready.Store(true)

@@ -1,0 +1,73 @@
+package login
+
+import "testing"
+
+func TestSafeRedirect(t *testing.T) {
+	allowed := []string{"shop.example.com", "*.shop.example.com"}
+	for _, tc := range []struct{ rd, want string }{
+		{"", "/"},
+		{"/", "/"},
+		{"/orders/7?x=1#top", "/orders/7?x=1#top"},
+		{"https://shop.example.com/orders", "https://shop.example.com/orders"},
+		{"http://shop.example.com:8080/a", "http://shop.example.com:8080/a"},
+		{"https://app.shop.example.com/", "https://app.shop.example.com/"},
+		{"HTTPS://SHOP.EXAMPLE.COM/x", "https://SHOP.EXAMPLE.COM/x"},
+		// Everything else lands on /.
+		{"https://evil.example/", "/"},
+		{"https://shop.example.com.evil.example/", "/"},
+		{"https://evilshop.example.com/", "/"},
+		{"https://a.b.shop.example.com/", "/"}, // wildcards are one label deep
+		{"https://example.com/", "/"},
+		{"//evil.example/", "/"},
+		{"///evil.example/", "/"},
+		{"/\\evil.example/", "/"},
+		{"\\\\evil.example/", "/"},
+		{"\\/evil.example/", "/"},
+		{"https:\\\\evil.example", "/"},
+		{"javascript:alert(1)", "/"},
+		{"JavaScript:alert(1)//https://shop.example.com/", "/"},
+		{"data:text/html,<script>alert(1)</script>", "/"},
+		{"https://shop.example.com@evil.example/", "/"},
+		{"https://shop.example.com:pw@evil.example/", "/"},
+		{"https://evil.example/?x=https://shop.example.com/", "/"},
+		{"https://evil.example/#shop.example.com", "/"},
+		{"https://evil.example\\@shop.example.com/", "/"},
+		{"/\t/evil.example", "/"},
+		{"/\n/evil.example", "/"},
+		{"https://shop.example.com/\r\nSet-Cookie:x=1", "/"},
+		{"\x00/x", "/"},
+		{" /x", "/"},
+		{"https:/shop.example.com/", "/"},
+		{"https:shop.example.com", "/"},
+		{"ftp://shop.example.com/", "/"},
+		{"shop.example.com/x", "/"},
+		{"https://shop.example.com:x/", "/"},
+		{"https://[::1]/", "/"},
+	} {
+		if got := SafeRedirect(tc.rd, allowed); got != tc.want {
+			t.Errorf("SafeRedirect(%q) = %q, want %q", tc.rd, got, tc.want)
+		}
+	}
+}
+
+func FuzzSafeRedirect(f *testing.F) {
+	for _, s := range []string{"/a", "//x", "https://shop.example.com/", "https://a@b/", "/\\x"} {
+		f.Add(s)
+	}
+	allowed := []string{"shop.example.com", "*.shop.example.com"}
+	f.Fuzz(func(t *testing.T, rd string) {
+		got := SafeRedirect(rd, allowed)
+		if got == "/" {
+			return
+		}
+		if got[0] == '/' {
+			if len(got) > 1 && (got[1] == '/' || got[1] == '\\') {
+				t.Fatalf("%q -> %q: protocol-relative", rd, got)
+			}
+			return
+		}
+		if SafeRedirect(got, allowed) != got {
+			t.Fatalf("%q -> %q is not stable", rd, got)
+		}
+	})
+}
