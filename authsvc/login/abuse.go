@@ -162,11 +162,11 @@ func trusted(a netip.Addr, proxies []netip.Prefix) bool {
 	return false
 }
 
-// clientAddr is the address failures are counted against: the direct peer,
+// ClientAddr is the address failures are counted against: the direct peer,
 // unless the peer is a trusted proxy; then the right-most address of
 // X-Forwarded-For that is not a trusted proxy (what each proxy appended, so no
 // client can choose it), or X-Real-IP.
-func clientAddr(r *http.Request, proxies []netip.Prefix) netip.Addr {
+func ClientAddr(r *http.Request, proxies []netip.Prefix) netip.Addr {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	var a netip.Addr
 	if err == nil {

@@ -120,7 +120,7 @@ func TestClientAddress(t *testing.T) {
 		if tc.xri != "" {
 			r.Header.Set("X-Real-IP", tc.xri)
 		}
-		if got := clientAddr(r, proxies); got != netip.MustParseAddr(tc.want) {
+		if got := ClientAddr(r, proxies); got != netip.MustParseAddr(tc.want) {
 			t.Errorf("%+v: %s, want %s", tc, got, tc.want)
 		}
 	}

@@ -276,7 +276,7 @@ func (h *Handler) signIn(x *exchange) {
 		rd = SafeRedirect(x.r.PostFormValue("rd"), l.AllowedRedirectHosts)
 		if !originAllowed(x) || !h.checkCSRF(x.r, x.p) {
 			h.o.Metrics.count(x.p.Key, ResultRefused)
-			h.log.Warn("sign-in form refused: CSRF token or Origin does not match", "policy", x.p.Key, "client", clientAddr(x.r, h.o.TrustedProxies).String())
+			h.log.Warn("sign-in form refused: CSRF token or Origin does not match", "policy", x.p.Key, "client", ClientAddr(x.r, h.o.TrustedProxies).String())
 			h.showForm(x, http.StatusForbidden, rd, "", "This form has expired. Please sign in again.")
 			return
 		}
@@ -326,7 +326,7 @@ func (h *Handler) signIn(x *exchange) {
 		writePage(x.w, http.StatusServiceUnavailable, "message", pageData{Title: "Unavailable", Message: "Signing in is not possible right now. Please try again later."}, nil)
 		return
 	}
-	h.log.Info("signed in", "policy", x.p.Key, "client", clientAddr(x.r, h.o.TrustedProxies).String(), "user", user.Name, "session", s.ID)
+	h.log.Info("signed in", "policy", x.p.Key, "client", ClientAddr(x.r, h.o.TrustedProxies).String(), "user", user.Name, "session", s.ID)
 	if x.json {
 		writeTokens(x.w, l, access, refresh)
 		return
@@ -341,7 +341,7 @@ func (h *Handler) signIn(x *exchange) {
 // one bcrypt comparison each, at the same cost, and take the same path after
 // it. It returns the result (a Result* constant) and, for a 429, the wait.
 func (h *Handler) authenticate(x *exchange, username, password string) (*users.User, string, time.Duration) {
-	client := clientAddr(x.r, h.o.TrustedProxies)
+	client := ClientAddr(x.r, h.o.TrustedProxies)
 	addrKey, uKey := addressKey(client), userKey(x.p.Key, username)
 	if wait := h.limiter.retryAfter(x.now, addrKey, uKey); wait > 0 {
 		h.o.Metrics.count(x.p.Key, ResultRateLimited)
@@ -419,7 +419,7 @@ func (h *Handler) WarmUp() {
 func (h *Handler) renew(x *exchange, refreshToken string) (access, refresh string, s session.Session, err error) {
 	ctx := x.r.Context()
 	s, refresh, err = h.o.Sessions.Rotate(ctx, x.p.Key, refreshToken)
-	client := clientAddr(x.r, h.o.TrustedProxies).String()
+	client := ClientAddr(x.r, h.o.TrustedProxies).String()
 	switch {
 	case errors.Is(err, session.ErrReused):
 		h.o.Metrics.count(x.p.Key, ResultReused)

@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 )
@@ -25,8 +28,13 @@ type Auth struct {
 	Metrics  *Metrics
 	Log      *slog.Logger
 	Now      func() time.Time // for tests; default time.Now
+	// ClientAddr names the client of a subrequest in log lines (X-Real-IP or
+	// X-Forwarded-For, believed only from trusted proxies); nil: the peer.
+	ClientAddr func(*http.Request) string
 
-	lastWarn atomic.Int64
+	lastWarn    atomic.Int64
+	apiKeyLogs  *rate.Limiter
+	initLimiter sync.Once
 }
 
 var (
@@ -93,6 +101,30 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(d.Status)
 	a.Metrics.observe(key, d, time.Since(start).Seconds())
+	switch d.Reason {
+	case policy.ReasonAPIKey:
+		a.Metrics.apiKeyUse(key, d.Identity.Subject)
+	case policy.ReasonBadAPIKey:
+		a.Metrics.apiKeyUse(key, "")
+		a.logAPIKeyFailure(r, key, orig)
+	}
+}
+
+// logAPIKeyFailure logs each refused API key, up to 50 lines a second so that a
+// flood cannot flood the log (the metric still counts every one).
+func (a *Auth) logAPIKeyFailure(r *http.Request, policyKey string, orig policy.OriginalRequest) {
+	if a.Log == nil {
+		return
+	}
+	a.initLimiter.Do(func() { a.apiKeyLogs = rate.NewLimiter(50, 100) })
+	if !a.apiKeyLogs.Allow() {
+		return
+	}
+	client := r.RemoteAddr
+	if a.ClientAddr != nil {
+		client = a.ClientAddr(r)
+	}
+	a.Log.Warn("API key refused", "policy", policyKey, "client", client, "path", truncate(orig.Path), "request_id", truncate(r.Header.Get("X-Request-ID")))
 }
 
 // warn logs a misconfiguration at most once a second, so a flood of bad requests

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -172,5 +173,44 @@ func TestAuthOverHTTP(t *testing.T) {
 		if !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
 			t.Fatal("no challenge")
 		}
+	}
+}
+
+func TestAPIKeyFailureIsLoggedAndCounted(t *testing.T) {
+	f := newFixture(t)
+	var logs strings.Builder
+	store := policy.NewStore()
+	ap := &v1alpha1.AuthPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ci", Name: "api"},
+		Spec: v1alpha1.AuthPolicySpec{
+			JWT:     &v1alpha1.JWTSpec{Algorithms: []v1alpha1.Algorithm{"ES256"}},
+			APIKeys: &v1alpha1.APIKeys{SecretRef: v1alpha1.SecretKeyRef{Name: "k", Key: "keys"}},
+		},
+	}
+	secrets := map[string]*corev1.Secret{"k": {Data: map[string][]byte{"keys": []byte("builder:sha256:" + strings.Repeat("ab", 32) + ":ci\n")}}}
+	p, err := policy.Compile(policy.Input{Policy: ap, Secrets: secrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Replace([]*policy.Policy{p})
+	h := NewMux(Options{Store: store, Metrics: f.metrics, Log: slog.New(slog.NewTextHandler(&logs, nil)),
+		ClientAddr: func(*http.Request) string { return "192.0.2.7" }})
+	req := httptest.NewRequest("GET", "/jwtgate/auth/ci/api", nil)
+	req.Header.Set("X-Original-URL", "https://ci.example.com/deploy")
+	req.Header.Set("X-Original-Method", "POST")
+	req.Header.Set("X-API-Key", "jgk_wrong")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 401 {
+		t.Fatalf("status %d, want 401", rec.Code)
+	}
+	if !strings.Contains(logs.String(), `msg="API key refused" policy=ci/api client=192.0.2.7`) {
+		t.Fatalf("no log line for the refused key:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "jgk_wrong") {
+		t.Fatal("the presented key must never be logged")
+	}
+	if got := testutil.ToFloat64(f.metrics.apiKeys.WithLabelValues("ci/api", "")); got != 1 {
+		t.Fatalf("refused keys counted %v, want 1", got)
 	}
 }

@@ -13,7 +13,7 @@ import (
 type Metrics struct {
 	decisions *prometheus.CounterVec
 	duration  prometheus.Histogram
-	cacheHits prometheus.Counter
+	apiKeys   *prometheus.CounterVec
 
 	counters sync.Map // decisionKey -> prometheus.Counter, so the hot path skips label hashing
 }
@@ -37,7 +37,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05},
 		}),
 	}
-	reg.MustRegister(m.decisions, m.duration)
+	m.apiKeys = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "jwtgate_api_key_requests_total",
+		Help: "Decisions on API keys by policy and key name (the names the apiKeys Secret lists; \"\" for a key that matched none).",
+	}, []string{"policy", "key"})
+	reg.MustRegister(m.decisions, m.duration, m.apiKeys)
 	return m
 }
 
@@ -52,4 +56,11 @@ func (m *Metrics) observe(policyKey string, d policy.Decision, seconds float64) 
 	}
 	c.(prometheus.Counter).Inc()
 	m.duration.Observe(seconds)
+}
+
+func (m *Metrics) apiKeyUse(policyKey, name string) {
+	if m == nil {
+		return
+	}
+	m.apiKeys.WithLabelValues(policyKey, name).Inc()
 }

@@ -16,11 +16,13 @@ type Options struct {
 	// Pages serves everything else under /jwtgate/ (sign-in, refresh, logout,
 	// jwks.json); nil leaves those paths unanswered (404).
 	Pages http.Handler
+	// ClientAddr names the client in log lines; nil: the direct peer.
+	ClientAddr func(*http.Request) string
 }
 
 // NewMux returns the handler of the decision listener (--listen).
 func NewMux(o Options) http.Handler {
-	auth := &Auth{Store: o.Store, Sessions: o.Sessions, Metrics: o.Metrics, Log: o.Log}
+	auth := &Auth{Store: o.Store, Sessions: o.Sessions, Metrics: o.Metrics, Log: o.Log, ClientAddr: o.ClientAddr}
 	mux := http.NewServeMux()
 	mux.Handle(AuthPath, auth)
 	mux.Handle(AuthPath+"/", auth)

@@ -142,7 +142,8 @@ func runServe(args []string) error {
 	})
 	store.OnChange(func(*policy.Snapshot) { go pages.WarmUp() })
 	go pages.WarmUp()
-	mux := server.NewMux(server.Options{Store: store, Sessions: sessions, Metrics: server.NewMetrics(ctrlmetrics.Registry), Log: log, Pages: pages})
+	mux := server.NewMux(server.Options{Store: store, Sessions: sessions, Metrics: server.NewMetrics(ctrlmetrics.Registry), Log: log, Pages: pages,
+		ClientAddr: func(r *http.Request) string { return login.ClientAddr(r, proxies).String() }})
 
 	var ready atomic.Bool
 	ready.Store(true)

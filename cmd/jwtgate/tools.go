@@ -81,8 +81,13 @@ func runKeygen(args []string) error {
 		return exitError(2)
 	}
 	if *apiKey != "" {
-		if strings.ContainsAny(*apiKey, ": \t\n") {
-			return errors.New("--api-key: the name must not hold ':' or white space")
+		if strings.ContainsAny(*apiKey, ": \t\r\n") || strings.HasPrefix(*apiKey, "#") {
+			return errors.New("--api-key: the name must not start with '#' or hold ':' or white space")
+		}
+		for _, r := range strings.Split(*roles, ",") {
+			if strings.ContainsAny(r, ": \t\r\n") {
+				return fmt.Errorf("--roles: %q must not hold ':' or white space", r)
+			}
 		}
 		key, sum, err := keys.NewAPIKey()
 		if err != nil {
