@@ -11,3 +11,9 @@ package controllers
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+//
+// Leader election needs a Lease in the controller's own namespace only: a
+// namespaced Role, never cluster-wide. The chart renders it in the release
+// namespace; "jwtgate" here is the default that PRODUCT.md's Service address uses.
+//
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=jwtgate

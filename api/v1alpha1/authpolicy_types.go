@@ -140,7 +140,7 @@ type JWTSpec struct {
 
 // ClaimRequirement is one condition on a claim. Exactly one of equals, in,
 // contains or exists is set.
-// +kubebuilder:validation:XValidation:rule="[has(self.equals), has(self.in), has(self.contains), has(self.exists)].filter(x, x).size() == 1",message="set exactly one of equals, in, contains or exists"
+// +kubebuilder:validation:XValidation:rule="[has(self.equals), has(self.__in__), has(self.contains), has(self.exists)].filter(x, x).size() == 1",message="set exactly one of equals, in, contains or exists"
 type ClaimRequirement struct {
 	// Name of the claim, a dotted path (realm_access.roles).
 	// +required

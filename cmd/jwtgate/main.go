@@ -12,6 +12,8 @@ const usage = `jwtgate: JWT authentication for nginx auth_request and ingress-ng
 
 Usage:
   jwtgate serve -f PATH...            serve decisions from AuthPolicy and Secret YAML (files or folders)
+  jwtgate controller [--kubeconfig FILE] [--leader-elect] [--watch-namespaces a,b]
+                                      serve decisions from AuthPolicies and Secrets in a cluster
   jwtgate check -f PATH...            validate config offline and print every problem (like nginx -t)
   jwtgate hash-password [--cost 12]   bcrypt a password read from a prompt or stdin
   jwtgate keygen --alg ES256 [--namespace NS --name NAME]
@@ -34,6 +36,8 @@ func main() {
 	switch cmd {
 	case "serve":
 		err = runServe(args)
+	case "controller":
+		err = runController(args)
 	case "check":
 		err = runCheck(args)
 	case "hash-password":

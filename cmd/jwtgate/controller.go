@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/jwtgate/jwtgate/api/v1alpha1"
+	"github.com/jwtgate/jwtgate/authsvc/keys"
+	"github.com/jwtgate/jwtgate/authsvc/login"
+	"github.com/jwtgate/jwtgate/authsvc/policy"
+	"github.com/jwtgate/jwtgate/authsvc/server"
+	"github.com/jwtgate/jwtgate/authsvc/session"
+	"github.com/jwtgate/jwtgate/controllers"
+)
+
+// controllerFlags are the flags of `jwtgate controller` beyond the common ones.
+type controllerFlags struct {
+	kubeconfig       string
+	leaderElect      bool
+	leaderElectionID string
+	leaderElectionNS string
+	watchNamespaces  string
+	replicas         int
+}
+
+func (c *controllerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config")
+	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect a leader among replicas: every replica serves decisions, only the leader writes status")
+	fs.StringVar(&c.leaderElectionID, "leader-election-id", "jwtgate-controller.jwtgate.dev", "name of the Lease the replicas elect a leader with")
+	fs.StringVar(&c.leaderElectionNS, "leader-election-namespace", "", "namespace of the Lease; default: the pod's namespace (required outside a cluster)")
+	fs.StringVar(&c.watchNamespaces, "watch-namespaces", "", "comma-separated namespaces to watch AuthPolicies and Secrets in; empty: all")
+	fs.IntVar(&c.replicas, "replicas-hint", replicasFromEnv(), "how many replicas serve decisions (default $JWTGATE_REPLICAS, else 1); with more than one and no shared session store, policies with login get SessionsShared=False")
+}
+
+func replicasFromEnv() int {
+	if n, err := strconv.Atoi(os.Getenv("JWTGATE_REPLICAS")); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
+func (c *controllerFlags) namespaces() []string {
+	var out []string
+	for _, ns := range strings.Split(c.watchNamespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// restConfig resolves the API server: --kubeconfig, else in-cluster, $KUBECONFIG,
+// ~/.kube/config (controller-runtime's order).
+func (c *controllerFlags) restConfig() (*rest.Config, error) {
+	if c.kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig %s: %w", c.kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("finding the API server (not in a cluster, no $KUBECONFIG, no ~/.kube/config; or pass --kubeconfig): %w", err)
+	}
+	return cfg, nil
+}
+
+func runController(args []string) error {
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	var common commonFlags
+	common.register(fs)
+	var cf controllerFlags
+	cf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	log, err := common.logger()
+	if err != nil {
+		return err
+	}
+	cfg, err := cf.restConfig()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return controllerMain(ctx, cfg, log, common, cf)
+}
+
+// controllerMain runs the manager (the AuthPolicy controller, metrics and probes)
+// and the decision listener until ctx ends.
+func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, common commonFlags, cf controllerFlags) error {
+	logger := logr.FromSlogHandler(log.Handler())
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger)
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Logger:                        logger,
+		Cache:                         controllers.CacheOptions(cf.namespaces()),
+		Client:                        controllers.ClientOptions(),
+		Metrics:                       metricsserver.Options{BindAddress: common.metricsAddr},
+		HealthProbeBindAddress:        common.probeAddr,
+		LeaderElection:                cf.leaderElect,
+		LeaderElectionID:              cf.leaderElectionID,
+		LeaderElectionNamespace:       cf.leaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &common.shutdownTimout,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the controller manager: %w", err)
+	}
+
+	store := policy.NewStore()
+	var cache *policy.TokenCache
+	if common.cacheSize > 0 {
+		cache = policy.NewTokenCache(common.cacheSize)
+	}
+	rec := &controllers.AuthPolicyReconciler{
+		Client:       mgr.GetClient(),
+		SecretReader: mgr.GetAPIReader(),
+		Store:        store,
+		Remotes:      keys.NewRemotes(ctx, keys.RemoteOptions{Logger: log}),
+		TokenCache:   cache,
+		Recorder:     mgr.GetEventRecorder("jwtgate-controller"),
+		Replicas:     cf.replicas,
+		// No shared session store is wired into the controller yet.
+		SharedSessions: false,
+	}
+	if err := rec.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the AuthPolicy controller: %w", err)
+	}
+
+	// Sign-in pages and sessions, as `jwtgate serve` wires them. Sessions live in
+	// this replica's memory: see Replicas / SharedSessions above.
+	proxies, err := login.ParseTrustedProxies(common.trustedProxies)
+	if err != nil {
+		return err
+	}
+	sessions := session.NewMemory()
+	pages := login.New(login.Options{
+		Store:          store,
+		Sessions:       sessions,
+		Metrics:        login.NewMetrics(ctrlmetrics.Registry),
+		Log:            log,
+		TrustedProxies: proxies,
+	})
+	store.OnChange(func(*policy.Snapshot) { go pages.WarmUp() })
+
+	listener := &decisionListener{
+		addr:    common.listen,
+		handler: server.NewMux(server.Options{Store: store, Sessions: sessions, Metrics: server.NewMetrics(ctrlmetrics.Registry), Log: log, Pages: pages}),
+		log:     log,
+		delay:   common.shutdownDelay,
+		timeout: common.shutdownTimout,
+	}
+	if err := mgr.Add(listener); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("policies", rec.ReadyCheck); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("decisions", listener.ReadyCheck); err != nil {
+		return err
+	}
+	log.Info("starting controller", "namespaces", cf.namespaces(), "leader_elect", cf.leaderElect, "replicas_hint", cf.replicas)
+	return mgr.Start(ctx)
+}
+
+// decisionListener serves the decision service (--listen) as a manager runnable
+// that every replica runs, leader or not.
+type decisionListener struct {
+	addr    string
+	handler http.Handler
+	log     *slog.Logger
+	delay   time.Duration
+	timeout time.Duration
+
+	serving  atomic.Bool
+	draining atomic.Bool
+}
+
+func (d *decisionListener) NeedLeaderElection() bool { return false }
+
+// Start serves until ctx ends, then reports not ready for the shutdown delay (the
+// manager keeps the probes up until its runnables return) and drains.
+func (d *decisionListener) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", d.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", d.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           d.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	d.serving.Store(true)
+	d.log.Info("serving decisions", "address", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	d.draining.Store(true)
+	d.log.Info("shutting down: not ready, draining", "delay", d.delay)
+	time.Sleep(d.delay)
+	sctx, cancel := context.WithTimeout(context.Background(), d.timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("draining the decision listener: %w", err)
+	}
+	return nil
+}
+
+// ReadyCheck passes while the listener serves and is not draining.
+func (d *decisionListener) ReadyCheck(*http.Request) error {
+	switch {
+	case d.draining.Load():
+		return errors.New("shutting down")
+	case !d.serving.Load():
+		return errors.New("decision listener not started")
+	}
+	return nil
+}

@@ -1,0 +1,369 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/jwtgate/jwtgate/api/v1alpha1"
+	"github.com/jwtgate/jwtgate/authsvc/keys"
+	"github.com/jwtgate/jwtgate/authsvc/policy"
+)
+
+// Defaults of AuthPolicyReconciler's optional fields.
+const (
+	DefaultJWKSWait       = 2 * time.Second
+	jwksRetryMin          = 5 * time.Second
+	jwksRetryMax          = 5 * time.Minute
+	maxConditionMessage   = 4096
+	leaderOnlyExplanation = "only the leader writes status"
+)
+
+// AuthPolicyReconciler compiles each AuthPolicy, with the Secrets it references,
+// into this replica's policy.Store, and reports the outcome in status.
+//
+// Many replicas: every replica runs this reconciler (the controller does not need
+// leader election) and publishes into its own Store, so every replica serves
+// decisions from its own informers. Status and events are written only by the
+// replica that holds the leader lease (Elected is closed): the others compute the
+// same status and drop it. When a replica wins the lease it reconciles every
+// policy once more, so that status left stale while no one led is written.
+type AuthPolicyReconciler struct {
+	// Client reads AuthPolicies from the cache and patches their status.
+	Client client.Client
+	// SecretReader reads referenced Secrets straight from the API server: the cache
+	// holds only Secret metadata (see SetupWithManager).
+	SecretReader client.Reader
+	Store        *policy.Store
+	Remotes      *keys.Remotes
+	TokenCache   *policy.TokenCache
+	Recorder     events.EventRecorder
+	// Elected is closed once this replica leads (manager.Elected()). Nil: always
+	// leads.
+	Elected <-chan struct{}
+	// Replicas is how many replicas serve decisions (the chart passes its
+	// replicaCount); with more than one and no SharedSessions, policies with login
+	// get SessionsShared=False.
+	Replicas int
+	// SharedSessions is true when sessions live in a store all replicas share.
+	SharedSessions bool
+	// JWKSWait is how long a reconcile waits for a jwksURL's first fetch before
+	// reporting JWKSUnreachable. Default DefaultJWKSWait.
+	JWKSWait time.Duration
+
+	requeue   chan policyEvent
+	mu        sync.Mutex
+	retries   map[string]int    // consecutive JWKSUnreachable reconciles, by policy key
+	announced map[string]string // the Ready status/reason last sent as an event, by policy key
+	ready     readiness
+
+	statusPatches atomic.Int64
+}
+
+// Reconcile fetches the policy, publishes it (or removes it), and writes status
+// once, in a deferred patch, only when it changed and only on the leader.
+func (r *AuthPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	key := req.String()
+	defer r.ready.reconciled(key)
+
+	ap := &v1alpha1.AuthPolicy{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ap); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.reconcileDelete(ctx, key)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !ap.DeletionTimestamp.IsZero() {
+		// jwtgate keeps no finalizer; another one may hold the object. A policy on
+		// its way out stops allowing now.
+		r.reconcileDelete(ctx, key)
+		return ctrl.Result{}, nil
+	}
+
+	before := ap.DeepCopy()
+	defer func() {
+		if err := r.patchStatus(ctx, before, ap); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+	return r.reconcileNormal(ctx, ap)
+}
+
+// reconcileNormal compiles ap and publishes it when it compiles; it records the
+// outcome in ap.Status and never writes to the API server.
+func (r *AuthPolicyReconciler) reconcileNormal(ctx context.Context, ap *v1alpha1.AuthPolicy) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	key := ap.Namespace + "/" + ap.Name
+
+	secrets, err := r.readSecrets(ctx, ap)
+	if err != nil {
+		// Not a problem of the policy (API server down, RBAC): keep serving what
+		// we have, leave status as it is, retry with the workqueue's backoff.
+		return ctrl.Result{}, err
+	}
+	compiled, err := policy.Compile(policy.Input{Policy: ap, Secrets: secrets, Remotes: r.Remotes, Cache: r.TokenCache})
+	var ce *policy.CompileError
+	if err != nil && (!errors.As(err, &ce) || len(ce.Problems) == 0) {
+		return ctrl.Result{}, err
+	}
+	// From here on, status describes this generation.
+	ap.Status.ObservedGeneration = ap.Generation
+	r.setSessionsCondition(ap)
+	if ce != nil {
+		msg := problemsMessage(ce.Problems) + "; " + r.servingNote(key)
+		log.Info("policy does not compile; not published", "problems", ce.Error())
+		r.setReady(ap, metav1.ConditionFalse, ce.Reason(), msg)
+		// Invalid input: no hot requeue. A change to the policy or a Secret it
+		// references triggers the next reconcile.
+		return ctrl.Result{}, nil
+	}
+
+	old := r.Store.Current(key)
+	r.Store.Upsert(compiled, ap.CreationTimestamp.Time)
+	if old == nil || !slices.Equal(old.Hosts, compiled.Hosts) {
+		r.requeueHostNeighbours(ctx, key, append(slices.Clone(compiled.Hosts), hostsOf(old)...))
+	}
+	log.V(1).Info("policy published", "generation", ap.Generation)
+
+	if conflicts := r.Store.Conflicts(key); len(conflicts) > 0 {
+		parts := make([]string, len(conflicts))
+		for i, c := range conflicts {
+			parts[i] = fmt.Sprintf("host %q is held by AuthPolicy %s, which came first", c.Host, c.Holder)
+		}
+		r.setReady(ap, metav1.ConditionFalse, v1alpha1.ReasonHostConflict, fmt.Sprintf(
+			"spec.hosts: %s; this policy is not routed by host (it still answers at /jwtgate/auth/%s/%s): remove the host from one of the policies",
+			strings.Join(parts, "; "), ap.Namespace, ap.Name))
+		return ctrl.Result{}, nil
+	}
+
+	if unloaded := r.waitJWKS(ctx, ap); len(unloaded) > 0 {
+		r.setReady(ap, metav1.ConditionFalse, v1alpha1.ReasonJWKSUnreachable,
+			strings.Join(unloaded, "; ")+"; the policy is published and refuses tokens those keys would verify until they load")
+		return ctrl.Result{RequeueAfter: r.jwksBackoff(key)}, nil
+	}
+	r.resetJWKSBackoff(key)
+
+	r.setReady(ap, metav1.ConditionTrue, v1alpha1.ReasonReady, fmt.Sprintf("generation %d is serving", ap.Generation))
+	return ctrl.Result{}, nil
+}
+
+// reconcileDelete removes a policy that no longer exists: its decisions deny at
+// once (403, no policy).
+func (r *AuthPolicyReconciler) reconcileDelete(ctx context.Context, key string) {
+	old := r.Store.Current(key)
+	if old == nil {
+		return
+	}
+	r.Store.Delete(key)
+	r.resetJWKSBackoff(key)
+	r.mu.Lock()
+	delete(r.announced, key)
+	r.mu.Unlock()
+	ctrl.LoggerFrom(ctx).Info("policy removed from the decision service")
+	r.requeueHostNeighbours(ctx, key, old.Hosts)
+}
+
+// readSecrets reads every Secret ap references, from the API server. A Secret
+// that does not exist is left out of the map; Compile names the field.
+func (r *AuthPolicyReconciler) readSecrets(ctx context.Context, ap *v1alpha1.AuthPolicy) (map[string]*corev1.Secret, error) {
+	out := map[string]*corev1.Secret{}
+	for _, name := range referencedSecrets(ap) {
+		s := &corev1.Secret{}
+		err := r.SecretReader.Get(ctx, types.NamespacedName{Namespace: ap.Namespace, Name: name}, s)
+		switch {
+		case err == nil:
+			out[name] = s
+		case apierrors.IsNotFound(err):
+		default:
+			return nil, fmt.Errorf("reading secret %s/%s: %w", ap.Namespace, name, err)
+		}
+	}
+	return out, nil
+}
+
+// waitJWKS waits briefly for the first fetch of each jwksURL and describes the
+// ones that have not loaded.
+func (r *AuthPolicyReconciler) waitJWKS(ctx context.Context, ap *v1alpha1.AuthPolicy) []string {
+	if ap.Spec.JWT == nil || r.Remotes == nil {
+		return nil
+	}
+	wait := r.JWKSWait
+	if wait <= 0 {
+		wait = DefaultJWKSWait
+	}
+	var unloaded []string
+	for i, ks := range ap.Spec.JWT.Keys {
+		if ks.JWKSURL == "" {
+			continue
+		}
+		remote, err := r.Remotes.Get(ks.JWKSURL)
+		if err != nil { // Compile has already refused such a URL
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		err = remote.WaitReady(wctx)
+		cancel()
+		if err == nil {
+			continue
+		}
+		why := "no answer yet"
+		if last := remote.LastError(); last != nil {
+			why = last.Error()
+		}
+		unloaded = append(unloaded, fmt.Sprintf("spec.jwt.keys[%d].jwksURL: keys from %s have not loaded: %s", i, ks.JWKSURL, why))
+	}
+	return unloaded
+}
+
+func (r *AuthPolicyReconciler) jwksBackoff(key string) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.retries[key]
+	r.retries[key] = n + 1
+	return min(jwksRetryMin<<min(n, 10), jwksRetryMax)
+}
+
+func (r *AuthPolicyReconciler) resetJWKSBackoff(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.retries, key)
+}
+
+// servingNote says what serves while the newest version of a policy does not
+// compile.
+func (r *AuthPolicyReconciler) servingNote(key string) string {
+	if p := r.Store.Current(key); p != nil {
+		return fmt.Sprintf("the last good version (generation %d, with the Secrets as they were then) keeps serving", p.ObjectGen)
+	}
+	return "no version of this policy has compiled, so nothing serves it: its decisions answer 403"
+}
+
+func (r *AuthPolicyReconciler) setReady(ap *v1alpha1.AuthPolicy, status metav1.ConditionStatus, reason, msg string) {
+	if len(msg) > maxConditionMessage {
+		msg = msg[:maxConditionMessage-3] + "..."
+	}
+	meta.SetStatusCondition(&ap.Status.Conditions, metav1.Condition{
+		Type:               v1alpha1.ConditionReady,
+		Status:             status,
+		Reason:             reason,
+		Message:            msg,
+		ObservedGeneration: ap.Generation,
+	})
+}
+
+// setSessionsCondition warns, on policies that sign people in, when sessions live
+// in each replica's memory while several replicas serve: a refresh token issued by
+// one replica is unknown to the others. One replica, or a shared store: no warning.
+func (r *AuthPolicyReconciler) setSessionsCondition(ap *v1alpha1.AuthPolicy) {
+	switch {
+	case ap.Spec.Login == nil:
+		meta.RemoveStatusCondition(&ap.Status.Conditions, v1alpha1.ConditionSessionsShared)
+	case r.SharedSessions:
+		meta.SetStatusCondition(&ap.Status.Conditions, metav1.Condition{
+			Type: v1alpha1.ConditionSessionsShared, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonSharedStore,
+			Message: "sessions live in the shared store: every replica can refresh them", ObservedGeneration: ap.Generation,
+		})
+	case r.Replicas > 1:
+		meta.SetStatusCondition(&ap.Status.Conditions, metav1.Condition{
+			Type: v1alpha1.ConditionSessionsShared, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonPerReplica,
+			Message:            fmt.Sprintf("%d replicas keep sessions in their own memory: a refresh token works only on the replica that issued it, so people sign in again when a request lands elsewhere; run jwtgate with --redis-url, or one replica", r.Replicas),
+			ObservedGeneration: ap.Generation,
+		})
+	default:
+		meta.RemoveStatusCondition(&ap.Status.Conditions, v1alpha1.ConditionSessionsShared)
+	}
+}
+
+// patchStatus writes ap's status when it differs from before, and records an
+// event when Ready changes. Only the leader writes.
+func (r *AuthPolicyReconciler) patchStatus(ctx context.Context, before, ap *v1alpha1.AuthPolicy) error {
+	if !r.leading() {
+		return nil
+	}
+	if equality.Semantic.DeepEqual(before.Status, ap.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, ap, client.MergeFrom(before)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("patching status of AuthPolicy %s/%s: %w", ap.Namespace, ap.Name, err)
+	}
+	r.statusPatches.Add(1)
+	r.recordTransition(before, ap)
+	return nil
+}
+
+func (r *AuthPolicyReconciler) recordTransition(before, ap *v1alpha1.AuthPolicy) {
+	if r.Recorder == nil {
+		return
+	}
+	was := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionReady)
+	now := meta.FindStatusCondition(ap.Status.Conditions, v1alpha1.ConditionReady)
+	if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
+		return
+	}
+	// The cache may not yet hold our last patch when the next reconcile runs, so
+	// "before" can be stale: remember what was announced, and announce it once.
+	key := ap.Namespace + "/" + ap.Name
+	announced := string(now.Status) + "/" + now.Reason
+	r.mu.Lock()
+	if r.announced[key] == announced {
+		r.mu.Unlock()
+		return
+	}
+	r.announced[key] = announced
+	r.mu.Unlock()
+	if now.Status == metav1.ConditionTrue {
+		r.Recorder.Eventf(ap, nil, corev1.EventTypeNormal, now.Reason, "Publish", "%s", now.Message)
+		return
+	}
+	r.Recorder.Eventf(ap, nil, corev1.EventTypeWarning, now.Reason, "Reconcile", "%s", now.Message)
+}
+
+func (r *AuthPolicyReconciler) leading() bool {
+	if r.Elected == nil {
+		return true
+	}
+	select {
+	case <-r.Elected:
+		return true
+	default:
+		return false
+	}
+}
+
+// StatusPatches counts the status patches this reconciler wrote.
+func (r *AuthPolicyReconciler) StatusPatches() int64 { return r.statusPatches.Load() }
+
+// problemsMessage lists every problem, each with its field.
+func problemsMessage(ps []policy.Problem) string {
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func hostsOf(p *policy.Policy) []string {
+	if p == nil {
+		return nil
+	}
+	return p.Hosts
+}
