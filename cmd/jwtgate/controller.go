@@ -24,15 +24,11 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
-	"github.com/jwtgate/jwtgate/authsvc/login"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
-	"github.com/jwtgate/jwtgate/authsvc/server"
-	"github.com/jwtgate/jwtgate/authsvc/session"
 	"github.com/jwtgate/jwtgate/controllers"
 )
 
@@ -165,25 +161,14 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 		return fmt.Errorf("setting up the AuthPolicy controller: %w", err)
 	}
 
-	// Sign-in pages and sessions, as `jwtgate serve` wires them. Sessions live in
-	// this replica's memory: see Replicas / SharedSessions above.
-	proxies, err := login.ParseTrustedProxies(common.trustedProxies)
+	// Sessions live in this replica's memory: see Replicas / SharedSessions above.
+	svc, err := newDecisionService(store, common, log)
 	if err != nil {
 		return err
 	}
-	sessions := session.NewMemory()
-	pages := login.New(login.Options{
-		Store:          store,
-		Sessions:       sessions,
-		Metrics:        login.NewMetrics(ctrlmetrics.Registry),
-		Log:            log,
-		TrustedProxies: proxies,
-	})
-	store.OnChange(func(*policy.Snapshot) { go pages.WarmUp() })
-
 	listener := &decisionListener{
 		addr:    common.listen,
-		handler: server.NewMux(server.Options{Store: store, Sessions: sessions, Metrics: server.NewMetrics(ctrlmetrics.Registry), Log: log, Pages: pages}),
+		handler: svc.handler,
 		log:     log,
 		delay:   common.shutdownDelay,
 		timeout: common.shutdownTimout,

@@ -20,10 +20,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/authsvc/filesource"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
-	"github.com/jwtgate/jwtgate/authsvc/login"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
-	"github.com/jwtgate/jwtgate/authsvc/server"
-	"github.com/jwtgate/jwtgate/authsvc/session"
 	"github.com/jwtgate/jwtgate/authsvc/standalone"
 )
 
@@ -96,10 +93,6 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	proxies, err := login.ParseTrustedProxies(common.trustedProxies)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -132,22 +125,14 @@ func runServe(args []string) error {
 	}
 	go watcher.Run(ctx, func() { reload() })
 
-	sessions := session.NewMemory()
-	pages := login.New(login.Options{
-		Store:          store,
-		Sessions:       sessions,
-		Metrics:        login.NewMetrics(ctrlmetrics.Registry),
-		Log:            log,
-		TrustedProxies: proxies,
-	})
-	store.OnChange(func(*policy.Snapshot) { go pages.WarmUp() })
-	go pages.WarmUp()
-	mux := server.NewMux(server.Options{Store: store, Sessions: sessions, Metrics: server.NewMetrics(ctrlmetrics.Registry), Log: log, Pages: pages,
-		ClientAddr: func(r *http.Request) string { return login.ClientAddr(r, proxies).String() }})
+	svc, err := newDecisionService(store, common, log)
+	if err != nil {
+		return err
+	}
 
 	var ready atomic.Bool
 	ready.Store(true)
-	return serveAll(ctx, log, common, mux, &ready)
+	return serveAll(ctx, log, common, svc.handler, &ready)
 }
 
 // serveAll runs the decision listener, metrics and probes until ctx ends, then
