@@ -1,0 +1,88 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jwtgate/jwtgate/authsvc/admin"
+)
+
+var (
+	_ admin.Records       = (*Store)(nil)
+	_ admin.SessionLister = (*Store)(nil)
+)
+
+// Record implements admin.Records: it writes the audit line, then keeps the
+// event in the user's list (the newest EventsPerUser, for at least RecordTTL
+// and at least until the refresh token the event issued ends). Events without
+// a user are only logged.
+func (s *Store) Record(ctx context.Context, e admin.Event) error {
+	now := s.now()
+	if e.Time.IsZero() {
+		e.Time = now
+	}
+	admin.LogEvent(ctx, s.audit, e)
+	if e.User == "" {
+		return nil
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	keep := s.o.EventsPerUser
+	if keep <= 0 {
+		keep = admin.DefaultEventsPerUser
+	}
+	ttl := s.o.RecordTTL
+	if ttl <= 0 {
+		ttl = admin.DefaultRecordTTL
+	}
+	if d := e.Expires.Sub(now); d > ttl {
+		ttl = d
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	if err := recordScript.Run(ctx, s.rdb, nil, s.prefix(e.Policy)+"r:"+e.User, b, keep, ttl.Milliseconds()).Err(); err != nil {
+		return s.fail("record", err)
+	}
+	return nil
+}
+
+// UserRecord implements admin.Records.
+func (s *Store) UserRecord(ctx context.Context, policy, user string) (admin.UserRecord, error) {
+	live, err := s.UserSessions(ctx, policy, user)
+	if err != nil {
+		return admin.UserRecord{}, err
+	}
+	cctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	raw, err := s.rdb.LRange(cctx, s.prefix(policy)+"r:"+user, 0, -1).Result()
+	if err != nil {
+		return admin.UserRecord{}, s.fail("records", err)
+	}
+	events := make([]admin.Event, 0, len(raw))
+	for _, r := range raw {
+		var e admin.Event
+		if json.Unmarshal([]byte(r), &e) == nil {
+			events = append(events, e)
+		}
+	}
+	return admin.BuildUserRecord(policy, user, live, events, s.now(), nil), nil
+}
+
+// SessionUser implements admin.Records: the user of a live session.
+func (s *Store) SessionUser(ctx context.Context, policy, sessionID string) (string, error) {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	u, err := s.rdb.HGet(ctx, s.prefix(policy)+"s:"+sessionID, "user").Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", nil
+	case err != nil:
+		return "", s.fail("session user", err)
+	}
+	return u, nil
+}
