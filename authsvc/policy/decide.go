@@ -94,7 +94,9 @@ func (p *Policy) Decide(now time.Time, req Request, sessions SessionChecker) Dec
 			d.Status, d.Reason, d.Description = http.StatusUnauthorized, verr.reason, verr.desc
 			return d
 		}
-		if p.Login != nil && id.Session != "" && sessions != nil && p.Login.Revocation == v1alpha1.RevocationStrict && !sessions.SessionAlive(p.Key, id.Session) {
+		// Only the policy's own tokens name its sessions: an IdP's token may carry
+		// a sid of its own, which means nothing to our store.
+		if id.Own && p.Login.Revocation == v1alpha1.RevocationStrict && (id.Session == "" || sessions == nil || !sessions.SessionAlive(p.Key, id.Session)) {
 			d.Status, d.Reason, d.Description = http.StatusUnauthorized, ReasonRevoked, "session has ended"
 			return d
 		}

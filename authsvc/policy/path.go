@@ -20,7 +20,9 @@ type OriginalRequest struct {
 // that does not parse, a path that does not decode, or a path that holds an encoded
 // "/", a backslash or NUL: such requests are refused.
 func ParseOriginalURL(raw string) (OriginalRequest, bool) {
-	if raw == "" || len(raw) > maxURLLength {
+	// A raw '#' is never sent by a browser (fragments stay client-side); in a
+	// crafted request line it would hide the rest of the path from the rules.
+	if raw == "" || len(raw) > maxURLLength || strings.IndexByte(raw, '#') >= 0 {
 		return OriginalRequest{}, false
 	}
 	u, err := url.Parse(raw)
@@ -40,7 +42,9 @@ const maxURLLength = 16 << 10
 
 // NormalizePath turns an escaped request path into the form rules match: decoded,
 // without dot segments or repeated slashes, keeping a trailing slash. It refuses
-// encoded slashes (%2F), backslashes (plain or %5C), NUL (%00) and bad escapes.
+// encoded slashes (%2F), backslashes (plain or %5C), NUL (%00), path parameters
+// (";", plain or %3B: Java servers strip them before resolving dot segments, so
+// "/public/..;/admin" would reach /admin there) and bad escapes.
 func NormalizePath(escaped string) (string, bool) {
 	if escaped == "" {
 		return "/", true
@@ -48,13 +52,13 @@ func NormalizePath(escaped string) (string, bool) {
 	if escaped[0] != '/' {
 		return "", false
 	}
-	if strings.IndexByte(escaped, '\\') >= 0 {
+	if strings.IndexByte(escaped, '\\') >= 0 || strings.IndexByte(escaped, ';') >= 0 {
 		return "", false
 	}
 	decoded := escaped
 	if strings.IndexByte(escaped, '%') >= 0 {
 		lower := strings.ToLower(escaped)
-		if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") || strings.Contains(lower, "%00") {
+		if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") || strings.Contains(lower, "%00") || strings.Contains(lower, "%3b") {
 			return "", false
 		}
 		var err error

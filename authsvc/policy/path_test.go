@@ -31,6 +31,12 @@ func TestParseOriginalURL(t *testing.T) {
 		{"", "", "", false},
 		{"not a url at all", "", "", false},
 		{"mailto:x@example.com", "", "", false},
+		// Java servers strip ;params before resolving dot segments: refuse them.
+		{"https://shop.example.com/public/..;/admin/users", "", "", false},
+		{"https://shop.example.com/admin;jsessionid=x/users", "", "", false},
+		{"https://shop.example.com/admin%3Bx/users", "", "", false},
+		// A raw '#' never comes from a browser: only a crafted request line.
+		{"https://shop.example.com/public/#/../../admin", "", "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.raw, func(t *testing.T) {
@@ -78,6 +84,11 @@ func TestRuleMatching(t *testing.T) {
 		{"GET", "/api/orders/export/", 3}, // Exact does not match a trailing slash
 		{"GET", "/", 5},
 		{"GET", "/x/y/z", 5},
+		// Many upstreams route case-insensitively (Express, ASP.NET, IIS).
+		{"GET", "/ADMIN/users", 1},
+		{"GET", "/Api/Orders/7", 3},
+		// A rule for GET also covers HEAD, which frameworks answer with GET's handler.
+		{"HEAD", "/admin/users", 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -110,6 +121,9 @@ func TestPathTricksThroughDecide(t *testing.T) {
 		{"https://shop.example.com/admin%2F", 403},
 		{"https://shop.example.com/public%2F..%2Fadmin/", 403},
 		{"https://shop.example.com/public/", 200},
+		{"https://shop.example.com/public/..;/admin/users", 403},
+		{"https://shop.example.com/public/#/../../admin", 403},
+		{"https://shop.example.com/ADMIN/", 401},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {

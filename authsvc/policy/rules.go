@@ -40,8 +40,11 @@ type ruleTable struct {
 	prefix map[string][]*rule
 }
 
-// match returns the rule for path p (normalized) and method m, or nil.
+// match returns the rule for path p (normalized) and method m, or nil. Paths
+// match case-insensitively: many upstreams (Express, ASP.NET, IIS) serve
+// /ADMIN/ as /admin/, and a rule must not be bypassed by changing case.
 func (t *ruleTable) match(p, m string) *rule {
+	p = strings.ToLower(p) // no copy when p has no upper case
 	if len(t.exact) > 0 {
 		for _, r := range t.exact[p] {
 			if r.allowsMethod(m) {
@@ -94,9 +97,10 @@ func compileRules(specs []v1alpha1.Rule, claimIndex func(string) int, errs *prob
 		}
 		p, ok := normalRulePath(s.Path)
 		if !ok {
-			errs.add(field+".path", v1alpha1.ReasonInvalidSpec, "%q is not a normalized absolute path: it must start with \"/\" and hold no \"..\", \".\", \"//\", \"\\\", \"?\", \"#\" or control characters", s.Path)
+			errs.add(field+".path", v1alpha1.ReasonInvalidSpec, "%q is not a normalized absolute path: it must start with \"/\" and hold no \"..\", \".\", \"//\", \"\\\", \"?\", \"#\", \";\", \"%%\" or control characters (write it decoded)", s.Path)
 			continue
 		}
+		p = strings.ToLower(p)
 		if r.exact {
 			r.path = p
 		} else {
@@ -108,6 +112,10 @@ func compileRules(specs []v1alpha1.Rule, claimIndex func(string) int, errs *prob
 				continue
 			}
 			r.methods = append(r.methods, m)
+		}
+		// Frameworks answer HEAD with the GET handler: a rule for GET covers it.
+		if slices.Contains(r.methods, "GET") && !slices.Contains(r.methods, "HEAD") {
+			r.methods = append(r.methods, "HEAD")
 		}
 		if s.Public && (len(s.Roles) > 0 || len(s.Claims) > 0) {
 			errs.add(field, v1alpha1.ReasonInvalidSpec, "a public rule cannot also require roles or claims")
@@ -147,7 +155,7 @@ func boolRank(b bool) int {
 // normalRulePath accepts rule paths that are already in the form requests are
 // normalized to, so that what a rule says is what it matches.
 func normalRulePath(p string) (string, bool) {
-	if p == "" || p[0] != '/' || strings.ContainsAny(p, "\\?#%") {
+	if p == "" || p[0] != '/' || strings.ContainsAny(p, "\\?#%;") {
 		return "", false
 	}
 	for i := 0; i < len(p); i++ {

@@ -23,6 +23,9 @@ type Identity struct {
 	Session string // sid of tokens jwtgate issued
 	TokenID string // jti
 	APIKey  bool
+	// Own: signed by the policy's own signing key (a token its sign-in issued),
+	// so Session names a session of its session store.
+	Own bool
 	// Expires is exp plus the policy's leeway (zero for API keys): past it the
 	// token is refused, cached or not.
 	Expires time.Time
@@ -106,11 +109,13 @@ func (p *Policy) verify(token string, now time.Time) (*Identity, *verifyError) {
 	case try(p.listed.Find(kid, alg)):
 	case slices.Contains(p.algs, algName):
 		for _, r := range p.remotes {
+			// The generation is read first: if the set changes in between, the
+			// entry is cached under the older number and dropped at its next use.
+			gen := r.Generation()
 			set := r.Current()
 			if set == nil {
 				continue
 			}
-			gen := r.Generation()
 			cands := set.Find(kid, alg)
 			if kid != "" && !set.HasKID(kid) {
 				r.RequestRefresh() // a new key may have been published (rate-limited)
@@ -175,6 +180,7 @@ func (p *Policy) verify(token string, now time.Time) (*Identity, *verifyError) {
 		}
 	}
 	id := p.newIdentity(claims)
+	id.Own = own
 	id.Expires = expires
 	id.remote, id.remoteGen = verifiedBy, remoteGen
 	return id, nil
