@@ -222,7 +222,36 @@ func parseHMAC(data []byte, enc Encoding) ([]Key, error) {
 	if len(secret) < MinHMACKeyBytes {
 		return nil, shortSecretError(len(secret))
 	}
+	if what := publicKeyMaterial(secret); what != "" {
+		return nil, fmt.Errorf("this looks like %s, not an HMAC secret: a public key used as an HMAC secret lets anyone who has it forge tokens; store the key itself (PEM, JWK or JWKS) without an encoding", what)
+	}
 	return []Key{{Algs: slices.Clone(hmacAlgs(len(secret))), Key: secret, AnyKID: true}}, nil
+}
+
+// publicKeyMaterial names the kind of key material secret holds, or "" when it
+// holds none. It catches what the format sniffing of ParseVerification cannot
+// see before decoding: a PEM or JWK stored base64- or hex-encoded, an OpenSSH
+// public key, a DER key or certificate.
+func publicKeyMaterial(secret []byte) string {
+	trimmed := bytes.TrimSpace(secret)
+	switch {
+	case bytes.Contains(secret, pemMarker):
+		return "a PEM block"
+	case len(trimmed) > 0 && trimmed[0] == '{':
+		return "a JSON document (a JWK?)"
+	case bytes.HasPrefix(trimmed, []byte("ssh-")) || bytes.HasPrefix(trimmed, []byte("ecdsa-sha2-")):
+		return "an OpenSSH public key"
+	}
+	if _, err := x509.ParsePKIXPublicKey(secret); err == nil {
+		return "a DER public key"
+	}
+	if _, err := x509.ParsePKCS1PublicKey(secret); err == nil {
+		return "a DER RSA public key"
+	}
+	if _, err := x509.ParseCertificate(secret); err == nil {
+		return "a DER certificate"
+	}
+	return ""
 }
 
 // decodeBase64 accepts standard and URL-safe base64, padded or not. Line

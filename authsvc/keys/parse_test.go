@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"slices"
 	"strings"
 	"testing"
@@ -356,6 +358,36 @@ func TestKeyAllows(t *testing.T) {
 		t.Run(tt.alg.String(), func(t *testing.T) {
 			if got := k.Allows(tt.alg); got != tt.want {
 				t.Fatalf("Allows(%s) = %v, want %v", tt.alg, got, tt.want)
+			}
+		})
+	}
+}
+
+// A public key must never become an HMAC secret, whatever encoding hides it.
+func TestPublicKeyIsNeverAnHMACSecret(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	jwkJSON := []byte(`{"kty":"RSA","n":"` + base64.RawURLEncoding.EncodeToString(rsaKey.N.Bytes()) + `","e":"AQAB"}`)
+	tests := []struct {
+		name string
+		data []byte
+		enc  Encoding
+	}{
+		{"base64 PEM", []byte(base64.StdEncoding.EncodeToString(pemBytes)), EncodingBase64},
+		{"hex PEM", []byte(hex.EncodeToString(pemBytes)), EncodingHex},
+		{"base64 JWK", []byte(base64.StdEncoding.EncodeToString(jwkJSON)), EncodingBase64},
+		{"OpenSSH key", []byte("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 user@host"), EncodingUTF8},
+		{"base64 DER", []byte(base64.StdEncoding.EncodeToString(der)), EncodingBase64},
+		{"hex DER", []byte(hex.EncodeToString(der)), EncodingHex},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if ks, err := ParseVerification(tc.data, tc.enc); err == nil {
+				t.Fatalf("accepted as %v; a public key must be refused as an HMAC secret", ks[0].Algs)
 			}
 		})
 	}
