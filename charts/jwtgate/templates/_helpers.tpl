@@ -1,0 +1,114 @@
+{{/* Names, labels and the values every template shares. */}}
+
+{{- define "jwtgate.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The fullname names every object of the release: the release name, or
+release-chart when the release name does not hold the chart name.
+*/}}
+{{- define "jwtgate.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "jwtgate.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "jwtgate.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "jwtgate.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "jwtgate.labels" -}}
+helm.sh/chart: {{ include "jwtgate.chart" . }}
+{{ include "jwtgate.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: jwtgate
+{{- end }}
+
+{{- define "jwtgate.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "jwtgate.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "jwtgate.leaderElectionID" -}}
+{{- default (printf "%s-leader-election" (include "jwtgate.fullname" .)) .Values.leaderElection.id }}
+{{- end }}
+
+{{- define "jwtgate.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Whether sessions are shared between replicas (a Redis URL is configured). */}}
+{{- define "jwtgate.redisEnabled" -}}
+{{- if or .Values.store.redis.url .Values.store.redis.existingSecret }}true{{ end }}
+{{- end }}
+
+{{- define "jwtgate.redisSecretName" -}}
+{{- default (printf "%s-redis" (include "jwtgate.fullname" .)) .Values.store.redis.existingSecret }}
+{{- end }}
+
+{{/*
+The RBAC that controller-gen generated into config/rbac/role.yaml (kept in sync
+as files/rbac/role.yaml by `make manifests`), as a dict:
+  controller: the rules of its ClusterRole (policies, status, Secrets, events)
+  leaderElection: the rules of its namespaced Role (the Lease)
+  events: the controller rules on events, which leader election also needs in
+          the release namespace (it records "became leader" there)
+*/}}
+{{- define "jwtgate.generatedRBAC" -}}
+{{- $out := dict "controller" list "leaderElection" list "events" list }}
+{{- range $doc := regexSplit "(?m)^---[ \t]*$" (.Files.Get "files/rbac/role.yaml") -1 }}
+{{- $obj := fromYaml $doc }}
+{{- if $obj.kind }}
+{{- if eq $obj.kind "ClusterRole" }}
+{{- $_ := set $out "controller" (concat $out.controller $obj.rules) }}
+{{- range $rule := $obj.rules }}
+{{- if has "events" $rule.resources }}
+{{- $_ := set $out "events" (append $out.events $rule) }}
+{{- end }}
+{{- end }}
+{{- else if eq $obj.kind "Role" }}
+{{- $_ := set $out "leaderElection" (concat $out.leaderElection $obj.rules) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if not $out.controller }}
+{{- fail "files/rbac/role.yaml holds no ClusterRole rules: run make manifests" }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
+{{/* Checks of values that the schema cannot express. */}}
+{{- define "jwtgate.validate" -}}
+{{- if and .Values.admin.enabled (not .Values.admin.tokenSecret.name) }}
+{{- fail "admin.enabled needs admin.tokenSecret.name: a Secret in the release namespace holding the admin bearer token" }}
+{{- end }}
+{{- if and .Values.store.redis.url .Values.store.redis.existingSecret }}
+{{- fail "set store.redis.url or store.redis.existingSecret, not both" }}
+{{- end }}
+{{- $ports := list .Values.ports.http .Values.ports.metrics .Values.ports.health }}
+{{- if .Values.admin.enabled }}{{ $ports = append $ports .Values.admin.port }}{{ end }}
+{{- if ne (len $ports) (len (uniq $ports)) }}
+{{- fail (printf "ports.http, ports.metrics, ports.health and admin.port must differ: %v" $ports) }}
+{{- end }}
+{{- end }}
