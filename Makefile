@@ -28,6 +28,7 @@ help: ## Show this help.
 manifests: controller-gen ## Generate the CRD and RBAC manifests into config/.
 	$(CONTROLLER_GEN) rbac:roleName=jwtgate crd:allowDangerousTypes=false paths="./api/..." paths="./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@$(MAKE) --no-print-directory chart-files
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code.
@@ -47,14 +48,21 @@ lint: vet ## gofmt check and go vet.
 
 .PHONY: verify
 verify: generate manifests ## Fail if generated files (deepcopy, CRD, RBAC) are not committed as generated.
-	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
+	@if [ -n "$$(git status --porcelain -- api config $(CHART_DIR)/files)" ]; then \
 		echo "generated files differ from what is committed; run 'make generate manifests' and commit:"; \
-		git status --porcelain -- api config; git --no-pager diff --stat -- api config; exit 1; fi
+		git status --porcelain -- api config $(CHART_DIR)/files; git --no-pager diff --stat -- api config $(CHART_DIR)/files; exit 1; fi
 	@echo "generated files are up to date"
 
 .PHONY: test
-test: lint verify envtest-bins ## Run every test: unit, envtest (real kube-apiserver + etcd), fuzz seeds.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" $(GO) test -count=1 ./...
+test: lint verify envtest-bins helm ## Run every test: unit, envtest (real kube-apiserver + etcd), chart checks, fuzz seeds.
+	HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" $(GO) test -count=1 ./...
+	@$(MAKE) --no-print-directory e2e
+
+.PHONY: e2e
+e2e: ## End-to-end: jwtgate behind a real nginx (TLS) and headless Chromium; installs them first when root.
+	hack/install-deps.sh nginx libnginx-mod-http-set-misc chromium
+	$(GO) vet -tags e2e ./test/e2e/...
+	$(GO) test -tags e2e -count=1 -timeout 10m ./test/e2e/...
 
 .PHONY: test-short
 test-short: ## Unit tests only (no envtest, no nginx).
@@ -65,8 +73,27 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	hack/fuzz.sh $(or $(FUZZTIME),30s)
 
 .PHONY: bench
-bench: ## Go benchmarks of the decision path.
-	$(GO) test -run '^$$' -bench . -benchmem ./authsvc/...
+bench: bench-go ## Go benchmarks, then bench/run.sh (nginx + wrk on loopback; DURATION, ROUNDS, CONNECTIONS, COMPARE_OAUTH2_PROXY=1).
+	bench/run.sh
+
+.PHONY: bench-go
+bench-go: ## Go benchmarks of the decision path and the whole handler only.
+	$(GO) test -run '^$$' -bench . -benchmem ./authsvc/... ./bench/...
+
+##@ Helm chart
+
+CHART_DIR ?= charts/jwtgate
+
+.PHONY: chart-files
+chart-files: ## Copy the generated RBAC and CRDs from config/ into the chart (make manifests runs this).
+	@mkdir -p $(CHART_DIR)/files/rbac $(CHART_DIR)/files/crds
+	cp config/rbac/role.yaml $(CHART_DIR)/files/rbac/role.yaml
+	rm -f $(CHART_DIR)/files/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART_DIR)/files/crds/
+
+.PHONY: chart-check
+chart-check: helm envtest-bins ## Chart checks only: lint, schema, render, server-side dry-run, install, controller under the chart's RBAC.
+	HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" $(GO) test -count=1 ./test/chart/...
 
 ##@ Build and run
 
