@@ -54,7 +54,11 @@ verify: generate manifests ## Fail if generated files (deepcopy, CRD, RBAC) are 
 	@echo "generated files are up to date"
 
 .PHONY: test
-test: lint verify envtest-bins helm ## Run every test: unit, envtest (real kube-apiserver + etcd), chart checks, fuzz seeds.
+.PHONY: deps
+deps: ## Install the Debian packages the tests start for real (nginx, redis-server, wrk, chromium) when missing; as root.
+	hack/install-deps.sh
+
+test: deps lint verify envtest-bins helm ## Run every test: unit, envtest (real kube-apiserver + etcd), Redis, chart checks, nginx + browser end-to-end.
 	HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" $(GO) test -count=1 ./...
 	@$(MAKE) --no-print-directory e2e
 
