@@ -103,6 +103,7 @@ func TestBrowserFlow(t *testing.T) {
 	hs.verifyWithOtherLibrary(renewed)
 
 	// Sign out: cookies cleared, session ended, the signed-out page.
+	lastRefresh := cookieOf(b, "/jwtgate/", "jwtgate_refresh")
 	resp, page = hs.do(b, http.MethodPost, LogoutPath, nil, map[string]string{"Origin": "https://" + testHost})
 	if resp.StatusCode != 200 || !strings.Contains(page, "signed out") {
 		t.Fatalf("logout: %d\n%s", resp.StatusCode, page)
@@ -113,6 +114,11 @@ func TestBrowserFlow(t *testing.T) {
 	// revocation: strict, so the access token of the ended session is refused at once.
 	if rec := hs.decide("/", http.Header{"Cookie": {"jwtgate_access=" + renewed}}); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("decision after sign-out with strict revocation: %d", rec.Code)
+	}
+
+	// The refresh token the browser held at sign-out is dead.
+	if resp, _ := hs.do(hs.browser(), http.MethodPost, RefreshPath, nil, map[string]string{"Cookie": "jwtgate_refresh=" + lastRefresh}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("refresh with the token of a signed-out session: %d", resp.StatusCode)
 	}
 
 	// The first refresh token, replayed: refused, and no cookies handed out.
@@ -271,7 +277,7 @@ func TestUnknownHostAndHeaders(t *testing.T) {
 			t.Errorf("CSP %q lacks %q", csp, want)
 		}
 	}
-	if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" || h.Get("Cache-Control") != "no-store" {
+	if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "same-origin" || h.Get("Cache-Control") != "no-store" {
 		t.Errorf("page headers %v", h)
 	}
 	page := rec.Body.String()

@@ -24,6 +24,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/jwtgate/jwtgate/authsvc/admin"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/session"
 	"github.com/jwtgate/jwtgate/authsvc/users"
@@ -44,14 +45,20 @@ const (
 	// defaultDummyCost is the cost of the hash unknown users are compared
 	// against when a policy has no users at all.
 	defaultDummyCost = 12
+	// retryAfterUnavailable is the Retry-After, in seconds, of the 503 answered
+	// while the session store cannot be reached.
+	retryAfterUnavailable = 5
 )
 
 // Options wire the sign-in pages.
 type Options struct {
 	Store    *policy.Store
 	Sessions session.Store
-	Metrics  *Metrics     // may be nil
-	Log      *slog.Logger // may be nil
+	// Records keeps the token records (issued, refreshed, revoked, refused) and
+	// writes their audit lines; nil: none are kept or written.
+	Records admin.Records
+	Metrics *Metrics     // may be nil
+	Log     *slog.Logger // may be nil
 	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP name the
 	// client (--trusted-proxies).
 	TrustedProxies []netip.Prefix
@@ -155,7 +162,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case LogoutPath:
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			rd := SafeRedirect(r.URL.Query().Get("rd"), x.p.Login.AllowedRedirectHosts)
+			rd := SafeRedirect(RedirectParam(r.URL.RawQuery), x.p.Login.AllowedRedirectHosts)
 			writePage(w, http.StatusOK, "message", pageData{Title: "Sign out", Host: x.host, Message: "Sign out of " + x.host + "?", SignOut: true, Redirect: rd}, x.p.Login.AllowedRedirectHosts)
 		case http.MethodPost:
 			h.logout(x)
@@ -217,14 +224,21 @@ func originAllowed(x *exchange) bool {
 
 func (h *Handler) loginPage(x *exchange) {
 	l := x.p.Login
-	rd := SafeRedirect(x.r.URL.Query().Get("rd"), l.AllowedRedirectHosts)
+	rd := SafeRedirect(RedirectParam(x.r.URL.RawQuery), l.AllowedRedirectHosts)
 	if c, err := x.r.Cookie(policy.RefreshCookie); err == nil && c.Value != "" && x.r.Method == http.MethodGet {
 		// Silent renewal: nginx sent the browser here because its access token
 		// ran out; the refresh cookie renews it without a password.
-		if access, refresh, _, err := h.renew(x, c.Value); err == nil {
+		access, refresh, _, err := h.renew(x, c.Value)
+		switch {
+		case err == nil:
 			setTokenCookies(x.w, l, access, refresh)
 			setPageHeaders(x.w.Header())
 			http.Redirect(x.w, x.r, rd, http.StatusSeeOther)
+			return
+		case storeTrouble(err):
+			// The refresh token may well be good: keep the cookies, and let the
+			// browser come back when the store answers again.
+			h.unavailablePage(x)
 			return
 		}
 		clearTokenCookies(x.w, l)
@@ -312,21 +326,29 @@ func (h *Handler) signIn(x *exchange) {
 		return
 	}
 
-	s, refresh, err := h.o.Sessions.Create(x.r.Context(), session.New{Policy: x.p.Key, User: user.Name, Roles: user.Roles, TTL: l.RefreshTTL})
-	var access string
-	if err == nil {
-		access, err = issueAccess(x.p, s, user.Roles, x.now)
-	}
+	ctx := x.r.Context()
+	client := ClientAddr(x.r, h.o.TrustedProxies).String()
+	s, refresh, err := h.o.Sessions.Create(ctx, session.New{Policy: x.p.Key, User: user.Name, Roles: user.Roles, TTL: l.RefreshTTL})
 	if err != nil {
-		h.log.Error("cannot start a session", "policy", x.p.Key, "user", user.Name, "error", err)
-		if x.json {
-			writeJSONError(x.w, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions cannot be created now")
-			return
-		}
-		writePage(x.w, http.StatusServiceUnavailable, "message", pageData{Title: "Unavailable", Message: "Signing in is not possible right now. Please try again later."}, nil)
+		// The password was right; the store could not take the session (Redis
+		// unreachable, or full). Fail closed, say so plainly, log the cause.
+		h.o.Metrics.count(x.p.Key, ResultUnavailable)
+		h.log.Error("sign-in refused: the session store cannot start a session", "policy", x.p.Key, "client", client, "user", user.Name, "error", err)
+		h.unavailable(x)
 		return
 	}
-	h.log.Info("signed in", "policy", x.p.Key, "client", ClientAddr(x.r, h.o.TrustedProxies).String(), "user", user.Name, "session", s.ID)
+	access, err := issueAccess(x.p, s, user.Roles, x.now)
+	if err != nil {
+		h.log.Error("cannot sign an access token", "policy", x.p.Key, "user", user.Name, "error", err)
+		// Nobody holds this session's token: end it rather than leave it.
+		h.o.Sessions.End(context.WithoutCancel(ctx), x.p.Key, s.ID)
+		h.o.Metrics.count(x.p.Key, ResultUnavailable)
+		h.unavailable(x)
+		return
+	}
+	h.o.Metrics.count(x.p.Key, ResultSuccess)
+	h.log.Info("signed in", "policy", x.p.Key, "client", client, "user", user.Name, "session", s.ID)
+	h.record(ctx, admin.Event{Kind: admin.EventIssued, Policy: x.p.Key, User: user.Name, Session: s.ID, By: admin.ByUser, Client: client, Expires: s.Expires})
 	if x.json {
 		writeTokens(x.w, l, access, refresh)
 		return
@@ -377,7 +399,7 @@ func (h *Handler) authenticate(x *exchange, username, password string) (*users.U
 		return nil, ResultFailure, 0
 	}
 	h.limiter.clear(uKey)
-	h.o.Metrics.count(x.p.Key, ResultSuccess)
+	// ResultSuccess is counted once the session exists (signIn).
 	return user, ResultSuccess, 0
 }
 
@@ -415,7 +437,9 @@ func (h *Handler) WarmUp() {
 // ---- renewal and sign-out ----
 
 // renew rotates a refresh token and signs a new access token with the user's
-// current roles; a user no longer in the users file ends the session.
+// current roles; a user no longer in the users file ends the session. Callers
+// answer storeTrouble errors with 503 and keep the client's tokens (the store
+// said nothing about them), any other error with 401.
 func (h *Handler) renew(x *exchange, refreshToken string) (access, refresh string, s session.Session, err error) {
 	ctx := x.r.Context()
 	s, refresh, err = h.o.Sessions.Rotate(ctx, x.p.Key, refreshToken)
@@ -423,7 +447,14 @@ func (h *Handler) renew(x *exchange, refreshToken string) (access, refresh strin
 	switch {
 	case errors.Is(err, session.ErrReused):
 		h.o.Metrics.count(x.p.Key, ResultReused)
-		h.log.Warn("refresh token replayed after rotation: session ended", "policy", x.p.Key, "client", client)
+		h.log.Warn("refresh token replayed after rotation: session ended", "policy", x.p.Key, "client", client, "user", s.User, "session", s.ID)
+		const reason = "refresh token reused"
+		h.record(ctx, admin.Event{Kind: admin.EventRefused, Policy: x.p.Key, User: s.User, Session: s.ID, By: admin.BySystem, Reason: reason, Client: client})
+		h.record(ctx, admin.Event{Kind: admin.EventRevoked, Policy: x.p.Key, User: s.User, Session: s.ID, By: admin.BySystem, Reason: reason, Client: client})
+		return "", "", s, err
+	case storeTrouble(err):
+		h.o.Metrics.count(x.p.Key, ResultUnavailable)
+		h.log.Error("refresh refused: the session store is unavailable; the client keeps its tokens", "policy", x.p.Key, "client", client, "error", err)
 		return "", "", s, err
 	case err != nil:
 		h.o.Metrics.count(x.p.Key, ResultRenewFailed)
@@ -431,9 +462,14 @@ func (h *Handler) renew(x *exchange, refreshToken string) (access, refresh strin
 	}
 	u, ok := x.p.Login.Users.Lookup(s.User)
 	if !ok {
-		h.o.Sessions.End(context.WithoutCancel(ctx), x.p.Key, s.ID)
 		h.o.Metrics.count(x.p.Key, ResultRenewFailed)
+		if err := h.o.Sessions.End(context.WithoutCancel(ctx), x.p.Key, s.ID); err != nil {
+			// Refused all the same: the user is gone, whatever the store says.
+			h.log.Error("cannot end the session of a user no longer in the users file", "policy", x.p.Key, "user", s.User, "session", s.ID, "error", err)
+			return "", "", s, session.ErrInvalid
+		}
 		h.log.Info("session ended: its user is no longer in the users file", "policy", x.p.Key, "user", s.User, "session", s.ID)
+		h.record(ctx, admin.Event{Kind: admin.EventRevoked, Policy: x.p.Key, User: s.User, Session: s.ID, By: admin.BySystem, Reason: "user no longer in the users file", Client: client})
 		return "", "", s, session.ErrInvalid
 	}
 	access, err = issueAccess(x.p, s, u.Roles, x.now)
@@ -442,7 +478,30 @@ func (h *Handler) renew(x *exchange, refreshToken string) (access, refresh strin
 		return "", "", s, err
 	}
 	h.o.Metrics.count(x.p.Key, ResultRenewed)
+	h.record(ctx, admin.Event{Kind: admin.EventRefreshed, Policy: x.p.Key, User: s.User, Session: s.ID, By: admin.ByUser, Client: client, Expires: s.Expires})
 	return access, refresh, s, nil
+}
+
+// storeTrouble tells the errors that say the session store cannot serve now
+// (unreachable, full), not that a token is bad: nobody is signed out for them.
+func storeTrouble(err error) bool {
+	return errors.Is(err, session.ErrUnavailable) || errors.Is(err, session.ErrFull)
+}
+
+// record keeps a token record, which also writes its audit line (the Records
+// implementations write it; the handler does not). A record that cannot be
+// kept is logged and does not fail the request; neither does a client that
+// went away meanwhile.
+func (h *Handler) record(ctx context.Context, e admin.Event) {
+	if h.o.Records == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = h.now()
+	}
+	if err := h.o.Records.Record(context.WithoutCancel(ctx), e); err != nil {
+		h.log.Warn("cannot keep a token record", "event", e.Kind, "policy", e.Policy, "user", e.User, "session", e.Session, "error", err)
+	}
 }
 
 type refreshBody struct {
@@ -471,6 +530,10 @@ func (h *Handler) refresh(x *exchange) {
 			return
 		}
 		access, refresh, _, err := h.renew(x, token)
+		if storeTrouble(err) {
+			h.unavailable(x)
+			return
+		}
 		if err != nil {
 			writeJSONError(x.w, http.StatusUnauthorized, "invalid_grant", "refresh token is not valid")
 			return
@@ -485,6 +548,13 @@ func (h *Handler) refresh(x *exchange) {
 		return
 	}
 	access, refresh, _, err := h.renew(x, c.Value)
+	if storeTrouble(err) {
+		// The cookies stay: the refresh token is probably good, and clearing it
+		// would sign the user out for an outage.
+		x.w.Header().Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
+		x.w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	if err != nil {
 		clearTokenCookies(x.w, l)
 		x.w.WriteHeader(http.StatusUnauthorized)
@@ -498,7 +568,6 @@ func (h *Handler) refresh(x *exchange) {
 
 func (h *Handler) logout(x *exchange) {
 	l := x.p.Login
-	ctx := x.r.Context()
 	if !originAllowed(x) {
 		h.refuse(x, "origin", "Origin is not allowed")
 		return
@@ -508,8 +577,10 @@ func (h *Handler) logout(x *exchange) {
 		if !ok {
 			return
 		}
-		if s, err := h.o.Sessions.EndByToken(ctx, x.p.Key, token); err == nil {
-			h.log.Info("signed out", "policy", x.p.Key, "user", s.User, "session", s.ID)
+		if !h.endSession(x, token) {
+			x.w.Header().Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
+			writeJSONError(x.w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session could not be ended now; try again in a moment")
+			return
 		}
 		setPageHeaders(x.w.Header())
 		x.w.WriteHeader(http.StatusNoContent)
@@ -517,21 +588,72 @@ func (h *Handler) logout(x *exchange) {
 	}
 	x.r.Body = http.MaxBytesReader(x.w, x.r.Body, maxBody)
 	x.r.ParseForm()
-	if c, err := x.r.Cookie(policy.RefreshCookie); err == nil && c.Value != "" && x.r.Method == http.MethodGet {
-		if s, err := h.o.Sessions.EndByToken(ctx, x.p.Key, c.Value); err == nil {
-			h.log.Info("signed out", "policy", x.p.Key, "user", s.User, "session", s.ID)
-		}
+	// logout runs for POST only: the form post ends the session as the JSON one does.
+	ended := true
+	if c, err := x.r.Cookie(policy.RefreshCookie); err == nil && c.Value != "" {
+		ended = h.endSession(x, c.Value)
 	}
 	clearTokenCookies(x.w, l)
-	if rd := x.r.PostFormValue("rd"); rd != "" || x.r.URL.Query().Get("rd") != "" {
+	if !ended {
+		// The browser forgets its tokens all the same, but the session lives on
+		// in the store until it expires or an administrator ends it: say so.
+		x.w.Header().Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
+		writePage(x.w, http.StatusServiceUnavailable, "message", pageData{
+			Title: "Sign-out is not complete", Host: x.host,
+			Message: "This browser no longer holds your sign-in to " + x.host + ", but the sign-in service is unavailable " +
+				"for a moment and could not end your session: it stays valid until it expires or an administrator ends it.",
+			Link: LoginPath, LinkText: "Sign in",
+		}, nil)
+		return
+	}
+	if rd := x.r.PostFormValue("rd"); rd != "" || RedirectParam(x.r.URL.RawQuery) != "" {
 		if rd == "" {
-			rd = x.r.URL.Query().Get("rd")
+			rd = RedirectParam(x.r.URL.RawQuery)
 		}
 		setPageHeaders(x.w.Header())
 		http.Redirect(x.w, x.r, SafeRedirect(rd, l.AllowedRedirectHosts), http.StatusSeeOther)
 		return
 	}
 	writePage(x.w, http.StatusOK, "message", pageData{Title: "Signed out", Host: x.host, Message: "You are signed out of " + x.host + ".", Link: LoginPath, LinkText: "Sign in again"}, nil)
+}
+
+// endSession ends the session of a refresh token (sign-out) and keeps the
+// record. It reports false when the session may still be alive because the
+// store could not be asked. An unknown token has nothing left to end.
+func (h *Handler) endSession(x *exchange, refreshToken string) bool {
+	ctx := x.r.Context()
+	client := ClientAddr(x.r, h.o.TrustedProxies).String()
+	s, err := h.o.Sessions.EndByToken(ctx, x.p.Key, refreshToken)
+	switch {
+	case err == nil:
+		h.log.Info("signed out", "policy", x.p.Key, "user", s.User, "session", s.ID)
+		h.record(ctx, admin.Event{Kind: admin.EventRevoked, Policy: x.p.Key, User: s.User, Session: s.ID, By: admin.ByUser, Reason: "sign-out", Client: client})
+		return true
+	case errors.Is(err, session.ErrInvalid):
+		return true
+	default:
+		h.log.Error("sign-out could not end the session: the session store is unavailable", "policy", x.p.Key, "client", client, "error", err)
+		return false
+	}
+}
+
+// unavailable answers a sign-in or refresh that the session store cannot
+// serve now: 503 with Retry-After, and no detail of the cause.
+func (h *Handler) unavailable(x *exchange) {
+	if x.json {
+		x.w.Header().Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
+		writeJSONError(x.w, http.StatusServiceUnavailable, "temporarily_unavailable", "sign-in is unavailable for a moment; try again shortly")
+		return
+	}
+	h.unavailablePage(x)
+}
+
+func (h *Handler) unavailablePage(x *exchange) {
+	x.w.Header().Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
+	writePage(x.w, http.StatusServiceUnavailable, "message", pageData{
+		Title: "Sign-in is unavailable for a moment", Host: x.host,
+		Message: "The sign-in service cannot be reached right now. Please try again in a few seconds.",
+	}, nil)
 }
 
 // refuse answers a request that fails a check before any password is looked at.

@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
+	"github.com/jwtgate/jwtgate/authsvc/admin"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
@@ -87,7 +88,10 @@ type harness struct {
 	t        testing.TB
 	clock    *fakeClock
 	store    *policy.Store
-	sessions *session.Memory
+	sessions *session.Memory // the in-memory store (also behind cfg.sessions' wrapper)
+	used     session.Store   // the store the handler uses
+	records  admin.Records   // nil unless cfg.records
+	ap       *v1alpha1.AuthPolicy
 	h        *Handler
 	mux      http.Handler
 	srv      *httptest.Server
@@ -99,6 +103,12 @@ type harnessConfig struct {
 	limits Limits
 	slots  int
 	policy func(*v1alpha1.AuthPolicy)
+	// sessions, when set, makes the store the handler uses (from the harness's
+	// in-memory one and clock); nil: the in-memory store itself.
+	sessions func(m *session.Memory, clock *fakeClock) session.Store
+	// records, when set, makes the token records the handler keeps, given the
+	// store it uses and the log the harness captures; nil: none.
+	records func(s session.Store, clock *fakeClock, log *slog.Logger) admin.Records
 }
 
 func newHarness(t testing.TB, cfg harnessConfig) *harness {
@@ -136,6 +146,40 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	if cfg.policy != nil {
 		cfg.policy(ap)
 	}
+	store := policy.NewStore()
+	store.Replace([]*policy.Policy{compileTestPolicy(t, ap, usersFile)})
+
+	clock := &fakeClock{t: time.Now()}
+	sessions := &session.Memory{Now: clock.Now}
+	var used session.Store = sessions
+	if cfg.sessions != nil {
+		used = cfg.sessions(sessions, clock)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	var records admin.Records
+	if cfg.records != nil {
+		records = cfg.records(used, clock, log)
+	}
+	h := New(Options{
+		Store:               store,
+		Sessions:            used,
+		Records:             records,
+		Log:                 log,
+		Now:                 clock.Now,
+		Limits:              cfg.limits,
+		MaxConcurrentHashes: cfg.slots,
+	})
+	h.WarmUp()
+	mux := server.NewMux(server.Options{Store: store, Sessions: used, Pages: h})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return &harness{t: t, clock: clock, store: store, sessions: sessions, used: used, records: records, ap: ap, h: h, mux: mux, srv: srv, logs: logs}
+}
+
+func compileTestPolicy(t testing.TB, ap *v1alpha1.AuthPolicy, usersFile string) *policy.Policy {
+	t.Helper()
 	p, err := policy.Compile(policy.Input{Policy: ap, Secrets: map[string]*corev1.Secret{
 		"shop-users":   {Data: map[string][]byte{"users": []byte(usersFile)}},
 		"shop-signing": {Data: map[string][]byte{"private.pem": signingPEM}},
@@ -143,26 +187,13 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := policy.NewStore()
-	store.Replace([]*policy.Policy{p})
+	return p
+}
 
-	clock := &fakeClock{t: time.Now()}
-	sessions := &session.Memory{Now: clock.Now}
-	logs := &syncBuffer{}
-	h := New(Options{
-		Store:               store,
-		Sessions:            sessions,
-		Log:                 slog.New(slog.NewJSONHandler(logs, nil)),
-		Now:                 clock.Now,
-		Limits:              cfg.limits,
-		MaxConcurrentHashes: cfg.slots,
-	})
-	h.WarmUp()
-	mux := server.NewMux(server.Options{Store: store, Sessions: sessions, Pages: h})
-	srv := httptest.NewUnstartedServer(mux)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return &harness{t: t, clock: clock, store: store, sessions: sessions, h: h, mux: mux, srv: srv, logs: logs}
+// setUsers replaces the policy's users file, as a reload would.
+func (hs *harness) setUsers(usersFile string) {
+	hs.t.Helper()
+	hs.store.Replace([]*policy.Policy{compileTestPolicy(hs.t, hs.ap, usersFile)})
 }
 
 // browser is a client with a cookie jar that reaches the harness under any host

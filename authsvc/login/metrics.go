@@ -14,6 +14,7 @@ const (
 	ResultRenewed     = "renewed"      // silent renewal or /jwtgate/refresh
 	ResultRenewFailed = "renew_failed" // refresh token unknown, expired or reused
 	ResultReused      = "reused"       // refresh token replayed: its session ended
+	ResultUnavailable = "unavailable"  // sign-in or renewal refused with 503: the session store is unavailable
 )
 
 // Metrics of the sign-in pages. Labels are bounded: the policy and the fixed
@@ -27,7 +28,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		signins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jwtgate_signins_total",
-			Help: "Sign-ins and renewals by policy and result (success, failure, rate_limited, busy, refused, renewed, renew_failed, reused).",
+			Help: "Sign-ins and renewals by policy and result (success, failure, rate_limited, busy, refused, renewed, renew_failed, reused, unavailable).",
 		}, []string{"policy", "result"}),
 	}
 	reg.MustRegister(m.signins)

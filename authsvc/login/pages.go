@@ -105,7 +105,11 @@ func writePage(w http.ResponseWriter, status int, name string, d pageData, formT
 func setPageHeaders(h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer browsers send "Origin:
+	// null" with the pages' own form posts (Fetch, "append a request Origin
+	// header"), which originAllowed must refuse; other sites still get no
+	// Referer, so rd never leaks.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 }
 

@@ -67,3 +67,58 @@ func hostAllowed(host string, allowed []string) bool {
 	}
 	return false
 }
+
+// RedirectParam returns the rd parameter of a sign-in or sign-out URL's query.
+//
+// nginx writes that URL in its auth-signin redirect, with the original request
+// last. ingress-nginx escapes the original request with set_misc's
+// set_escape_uri (rd=https://host%2Fpath%3Fa%3D1%26b%3D2); a plain nginx has no
+// escaping function, so its config appends the request as it came
+// (rd=https://host/path?a=1&b=2), which a query parser would cut at the first
+// '&', and whose escapes ("%20", "+") it would decode into characters
+// SafeRedirect refuses. So when rd's value is a raw URL — "http://" or
+// "https://", an authority without escapes, then a literal '/', which
+// set_escape_uri never leaves — or a raw path ("/..."), the rest of the raw
+// query is taken verbatim; any other value is decoded as usual. Either way the
+// caller passes the result through SafeRedirect, so this only chooses which URL
+// on an allowed host the browser goes back to.
+func RedirectParam(rawQuery string) string {
+	for rest := rawQuery; rest != ""; {
+		var param string
+		param, rest, _ = strings.Cut(rest, "&")
+		v, ok := strings.CutPrefix(param, "rd=")
+		if !ok {
+			continue
+		}
+		whole := v
+		if rest != "" {
+			whole = v + "&" + rest
+		}
+		if rawURLPrefix(whole) {
+			return whole
+		}
+		d, err := url.QueryUnescape(v)
+		if err != nil {
+			return ""
+		}
+		return d
+	}
+	return ""
+}
+
+// rawURLPrefix reports whether s starts like an unescaped absolute http(s) URL
+// with a path, or like an unescaped path.
+func rawURLPrefix(s string) bool {
+	if strings.HasPrefix(s, "/") {
+		return true
+	}
+	lower := strings.ToLower(s)
+	rest, ok := strings.CutPrefix(lower, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(lower, "http://"); !ok {
+			return false
+		}
+	}
+	i := strings.IndexAny(rest, "/?#%&")
+	return i > 0 && rest[i] == '/'
+}

@@ -124,7 +124,7 @@ func (m *Memory) Create(_ context.Context, n New) (Session, string, error) {
 	return ms.copy(), token, nil
 }
 
-// Rotate implements Store.
+// Rotate implements Store. With ErrReused it also returns the session it ended.
 func (m *Memory) Rotate(_ context.Context, policy, refreshToken string) (Session, string, error) {
 	if !wellFormed(refreshToken) {
 		return Session{}, "", ErrInvalid
@@ -158,7 +158,7 @@ func (m *Memory) Rotate(_ context.Context, policy, refreshToken string) (Session
 		i := slices.IndexFunc(ms.retired, func(r retired) bool { return r.h == h })
 		if i < 0 || !now.Before(ms.retired[i].until) {
 			m.removeLocked(ms)
-			return Session{}, "", ErrReused
+			return ms.copy(), "", ErrReused
 		}
 		// A parallel request with the token just replaced: issue a sibling of the
 		// live token, so that whichever answer the browser keeps stays valid.
@@ -221,6 +221,21 @@ func (m *Memory) EndUser(_ context.Context, policy, user string) (int, error) {
 		m.removeLocked(ms)
 	}
 	return len(list), nil
+}
+
+// UserSessions lists the live sessions of user in policy, oldest first
+// (admin.SessionLister); never nil.
+func (m *Memory) UserSessions(_ context.Context, policy, user string) ([]Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	out := []Session{}
+	for _, ms := range m.byUser[userKey{policy, user}] {
+		if now.Before(ms.s.Expires) {
+			out = append(out, ms.copy())
+		}
+	}
+	return out, nil
 }
 
 // SessionAlive implements Store and policy.SessionChecker.

@@ -55,8 +55,13 @@ func TestRotateGraceAndReuse(t *testing.T) {
 	}
 	// Later, t1 comes back: that is a replay, and the whole session ends.
 	clock.Advance(2 * time.Second)
-	if _, _, err := m.Rotate(ctx, "shop/shop", t1); !errors.Is(err, ErrReused) {
+	ended, _, err := m.Rotate(ctx, "shop/shop", t1)
+	if !errors.Is(err, ErrReused) {
 		t.Fatalf("reuse after grace: got %v, want ErrReused", err)
+	}
+	// The session it ended comes back with the error, for the token records.
+	if ended.ID != s.ID || ended.User != "alice" || ended.Policy != "shop/shop" {
+		t.Fatalf("reuse returned %+v, want the ended session %s of alice", ended, s.ID)
 	}
 	if m.SessionAlive("shop/shop", s.ID) {
 		t.Fatal("session still alive after a reused token")
@@ -146,5 +151,42 @@ func TestEnd(t *testing.T) {
 	m.End(ctx, "a/a", s3.ID)
 	if m.Len() != 0 {
 		t.Fatalf("%d sessions left", m.Len())
+	}
+}
+
+func TestUserSessions(t *testing.T) {
+	m, clock := newStore()
+	if got, err := m.UserSessions(ctx, "a/a", "alice"); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("no sessions: %v %v, want an empty list", got, err)
+	}
+	s1, _, _ := m.Create(ctx, New{Policy: "a/a", User: "alice", Roles: []string{"user"}, TTL: time.Hour})
+	clock.Advance(time.Second)
+	s2, tok2, _ := m.Create(ctx, New{Policy: "a/a", User: "alice", TTL: 2 * time.Hour})
+	m.Create(ctx, New{Policy: "a/a", User: "bob", TTL: time.Hour})
+	m.Create(ctx, New{Policy: "b/b", User: "alice", TTL: time.Hour})
+	clock.Advance(time.Minute)
+	r2, _, err := m.Rotate(ctx, "a/a", tok2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.UserSessions(ctx, "a/a", "alice")
+	if err != nil || len(got) != 2 || got[0].ID != s1.ID || got[1].ID != s2.ID {
+		t.Fatalf("alice's sessions: %+v %v, want %s then %s", got, err, s1.ID, s2.ID)
+	}
+	if got[1].Rotations != 1 || !got[1].Expires.Equal(r2.Expires) || got[0].Roles[0] != "user" {
+		t.Fatalf("listed %+v: want the current state of each session", got)
+	}
+	got[0].Roles[0] = "changed" // a copy
+	if again, _ := m.UserSessions(ctx, "a/a", "alice"); again[0].Roles[0] != "user" {
+		t.Fatal("UserSessions returned the store's own roles slice")
+	}
+	// Expired sessions are not listed, even before a sweep.
+	clock.Advance(time.Hour)
+	if got, _ := m.UserSessions(ctx, "a/a", "alice"); len(got) != 1 || got[0].ID != s2.ID {
+		t.Fatalf("after s1 expired: %+v", got)
+	}
+	m.EndUser(ctx, "a/a", "alice")
+	if got, _ := m.UserSessions(ctx, "a/a", "alice"); len(got) != 0 {
+		t.Fatalf("after EndUser: %+v", got)
 	}
 }

@@ -20,8 +20,8 @@ import (
 // DefaultGrace is how long a rotated refresh token stays usable.
 const DefaultGrace = 10 * time.Second
 
-// Errors of Store.Rotate and Store.EndByToken. Callers answer both with 401 and
-// never tell the client which one it was.
+// Errors of a Store. Callers answer ErrInvalid and ErrReused with 401 and never
+// tell the client which one it was; ErrUnavailable and ErrFull with 503.
 var (
 	// ErrInvalid: the token is unknown, expired, or belongs to another policy.
 	ErrInvalid = errors.New("refresh token is not valid")
@@ -30,6 +30,11 @@ var (
 	ErrReused = errors.New("refresh token was used after it had been replaced: the session is ended")
 	// ErrFull: the store holds as many sessions as it may.
 	ErrFull = errors.New("session store is full")
+	// ErrUnavailable: a shared store cannot be reached (or answered with an
+	// error); nothing was changed. It says nothing about the token or the
+	// session: callers answer 503 and must not sign the user out for it. Stores
+	// return errors wrapping it (test with errors.Is).
+	ErrUnavailable = errors.New("session store is unavailable")
 )
 
 // New describes a session to create.
@@ -54,13 +59,16 @@ type Session struct {
 }
 
 // Store keeps sessions. Implementations are safe for concurrent use; the
-// in-memory one serves a single replica, a shared one (Redis) many.
+// in-memory one serves a single replica, a shared one (Redis) many. A store
+// that cannot reach its backend fails with an error wrapping ErrUnavailable.
 type Store interface {
 	// Create starts a session and returns it with its first refresh token.
 	Create(ctx context.Context, n New) (Session, string, error)
 	// Rotate takes a refresh token of policy and returns the session with a
 	// new refresh token, extending the session by its TTL. It returns
-	// ErrInvalid or ErrReused (having ended the session) when it refuses.
+	// ErrInvalid or ErrReused (having ended the session) when it refuses; with
+	// ErrReused it also returns the session it ended (at least ID, Policy and
+	// User), for the token records.
 	Rotate(ctx context.Context, policy, refreshToken string) (Session, string, error)
 	// EndByToken ends the session a refresh token of policy belongs to
 	// (sign-out), and returns it; ErrInvalid when there is none.

@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -142,39 +137,33 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 	}
 
 	store := policy.NewStore()
+	svc, err := newDecisionService(ctx, store, common, log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
 	var cache *policy.TokenCache
 	if common.cacheSize > 0 {
 		cache = policy.NewTokenCache(common.cacheSize)
 	}
 	rec := &controllers.AuthPolicyReconciler{
-		Client:       mgr.GetClient(),
-		SecretReader: mgr.GetAPIReader(),
-		Store:        store,
-		Remotes:      keys.NewRemotes(ctx, keys.RemoteOptions{Logger: log}),
-		TokenCache:   cache,
-		Recorder:     mgr.GetEventRecorder("jwtgate-controller"),
-		Replicas:     cf.replicas,
-		// No shared session store is wired into the controller yet.
-		SharedSessions: false,
+		Client:         mgr.GetClient(),
+		SecretReader:   mgr.GetAPIReader(),
+		Store:          store,
+		Remotes:        keys.NewRemotes(ctx, keys.RemoteOptions{Logger: log}),
+		TokenCache:     cache,
+		Recorder:       mgr.GetEventRecorder("jwtgate-controller"),
+		Replicas:       cf.replicas,
+		SharedSessions: svc.shared,
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AuthPolicy controller: %w", err)
 	}
 
-	// Sessions live in this replica's memory: see Replicas / SharedSessions above.
-	svc, err := newDecisionService(store, common, log)
-	if err != nil {
-		return err
-	}
-	listener := &decisionListener{
-		addr:    common.listen,
-		handler: svc.handler,
-		log:     log,
-		delay:   common.shutdownDelay,
-		timeout: common.shutdownTimout,
-	}
-	if err := mgr.Add(listener); err != nil {
-		return err
+	for _, l := range svc.listeners {
+		if err := mgr.Add(l); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
@@ -182,68 +171,9 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 	if err := mgr.AddReadyzCheck("policies", rec.ReadyCheck); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("decisions", listener.ReadyCheck); err != nil {
+	if err := mgr.AddReadyzCheck("decisions", svc.listeners[0].ReadyCheck); err != nil {
 		return err
 	}
 	log.Info("starting controller", "namespaces", cf.namespaces(), "leader_elect", cf.leaderElect, "replicas_hint", cf.replicas)
 	return mgr.Start(ctx)
-}
-
-// decisionListener serves the decision service (--listen) as a manager runnable
-// that every replica runs, leader or not.
-type decisionListener struct {
-	addr    string
-	handler http.Handler
-	log     *slog.Logger
-	delay   time.Duration
-	timeout time.Duration
-
-	serving  atomic.Bool
-	draining atomic.Bool
-}
-
-func (d *decisionListener) NeedLeaderElection() bool { return false }
-
-// Start serves until ctx ends, then reports not ready for the shutdown delay (the
-// manager keeps the probes up until its runnables return) and drains.
-func (d *decisionListener) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", d.addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", d.addr, err)
-	}
-	srv := &http.Server{
-		Handler:           d.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	d.serving.Store(true)
-	d.log.Info("serving decisions", "address", ln.Addr().String())
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	d.draining.Store(true)
-	d.log.Info("shutting down: not ready, draining", "delay", d.delay)
-	time.Sleep(d.delay)
-	sctx, cancel := context.WithTimeout(context.Background(), d.timeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("draining the decision listener: %w", err)
-	}
-	return nil
-}
-
-// ReadyCheck passes while the listener serves and is not draining.
-func (d *decisionListener) ReadyCheck(*http.Request) error {
-	switch {
-	case d.draining.Load():
-		return errors.New("shutting down")
-	case !d.serving.Load():
-		return errors.New("decision listener not started")
-	}
-	return nil
 }

@@ -22,6 +22,8 @@ Usage:
                                       print a new API key and the line to store
   jwtgate token --key FILE --claims JSON [--ttl 5m]
                                       mint a token, for tests and curl
+  jwtgate revoke --admin-url URL --admin-token-file F --policy NS/NAME (--sub USER | --session ID)
+                                      end sessions through the admin API
 
 Run 'jwtgate COMMAND --help' for the flags of a command.
 `
@@ -46,6 +48,8 @@ func main() {
 		err = runKeygen(args)
 	case "token":
 		err = runToken(args)
+	case "revoke":
+		err = runRevoke(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +34,11 @@ type commonFlags struct {
 	shutdownDelay  time.Duration
 	shutdownTimout time.Duration
 	trustedProxies string
+
+	redisURL          string
+	redisPasswordFile string
+	adminAddr         string
+	adminTokenFile    string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -48,6 +51,10 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready for this long before closing the listener, so load balancers stop sending first")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For / X-Real-IP name the client (failed sign-ins are counted per client address)")
 	fs.DurationVar(&c.shutdownTimout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+	fs.StringVar(&c.redisURL, "redis-url", "", "shared session store: redis://[:password@]host:6379/0 or rediss:// for TLS; empty: sessions live in this process only")
+	fs.StringVar(&c.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (mounted from a Secret), instead of a password in --redis-url")
+	fs.StringVar(&c.adminAddr, "admin-bind-address", "0", "address of the admin API (POST /admin/revoke, GET /admin/tokens); 0 turns it off")
+	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the bearer token the admin API requires")
 }
 
 func (c *commonFlags) logger() (*slog.Logger, error) {
@@ -125,68 +132,48 @@ func runServe(args []string) error {
 	}
 	go watcher.Run(ctx, func() { reload() })
 
-	svc, err := newDecisionService(store, common, log)
+	svc, err := newDecisionService(ctx, store, common, log)
 	if err != nil {
 		return err
 	}
+	defer svc.Close()
 
-	var ready atomic.Bool
-	ready.Store(true)
-	return serveAll(ctx, log, common, svc.handler, &ready)
+	return serveAll(ctx, log, common, svc)
 }
 
-// serveAll runs the decision listener, metrics and probes until ctx ends, then
+// serveAll runs the service's listeners, metrics and probes until ctx ends, then
 // drains: readiness drops first, in-flight requests finish.
-func serveAll(ctx context.Context, log *slog.Logger, common commonFlags, handler http.Handler, ready *atomic.Bool) error {
-	servers := []*http.Server{{
-		Addr:              common.listen,
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}}
-	if common.metricsAddr != "0" && common.metricsAddr != "" {
+func serveAll(ctx context.Context, log *slog.Logger, common commonFlags, svc *decisionService) error {
+	listeners := svc.listeners
+	decisions := listeners[0]
+	if on(common.metricsAddr) {
 		m := http.NewServeMux()
 		m.Handle("/metrics", promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{}))
-		servers = append(servers, &http.Server{Addr: common.metricsAddr, Handler: m, ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, &listener{name: "metrics", addr: common.metricsAddr, handler: m, log: log, timeout: time.Second})
 	}
-	if common.probeAddr != "0" && common.probeAddr != "" {
+	if on(common.probeAddr) {
 		m := http.NewServeMux()
 		m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
-		m.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-			if !ready.Load() {
-				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		m.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+			if err := decisions.ReadyCheck(r); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return
 			}
 			w.Write([]byte("ok"))
 		})
-		servers = append(servers, &http.Server{Addr: common.probeAddr, Handler: m, ReadHeaderTimeout: 10 * time.Second})
+		// The probes stay up while the decision listener drains, so that
+		// readiness can say so.
+		listeners = append(listeners, &listener{name: "probes", addr: common.probeAddr, handler: m, log: log, delay: common.shutdownDelay, timeout: time.Second})
 	}
-	errc := make(chan error, len(servers))
-	for _, s := range servers {
-		ln, err := net.Listen("tcp", s.Addr)
-		if err != nil {
-			return fmt.Errorf("listening on %s: %w", s.Addr, err)
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		go func() { errc <- l.Start(ctx) }()
+	}
+	for range listeners {
+		// One listener failing (e.g. its port is taken) ends the process.
+		if err := <-errc; err != nil {
+			return err
 		}
-		log.Info("listening", "address", ln.Addr().String())
-		go func(s *http.Server) {
-			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
-			}
-		}(s)
-	}
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: not ready, draining", "delay", common.shutdownDelay)
-	ready.Store(false)
-	time.Sleep(common.shutdownDelay)
-	sctx, cancel := context.WithTimeout(context.Background(), common.shutdownTimout)
-	defer cancel()
-	for _, s := range servers {
-		s.Shutdown(sctx)
 	}
 	log.Info("stopped")
 	return nil

@@ -1,35 +1,71 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/jwtgate/jwtgate/authsvc/admin"
 	"github.com/jwtgate/jwtgate/authsvc/login"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
 	"github.com/jwtgate/jwtgate/authsvc/session"
+	"github.com/jwtgate/jwtgate/authsvc/session/redisstore"
 )
 
-// decisionService is what serve and controller put on the --listen address: the
-// decision endpoint and the sign-in pages, over one store and one session store.
+// decisionService is what serve and controller run beside their config source:
+// the decision endpoint and sign-in pages on --listen, over one session store,
+// and the admin API on --admin-bind-address when it is on.
 type decisionService struct {
-	handler  http.Handler
-	sessions session.Store
+	// listeners[0] is the decision listener; the admin listener follows when on.
+	listeners []*listener
+	sessions  session.Store
+	shared    bool // sessions live in a store every replica shares
+	close     func()
+}
+
+// Close releases the session store.
+func (s *decisionService) Close() {
+	if s.close != nil {
+		s.close()
+	}
 }
 
 // newDecisionService wires the handlers both commands serve. Sessions live in
-// this process unless a shared store is configured.
-func newDecisionService(store *policy.Store, common commonFlags, log *slog.Logger) (*decisionService, error) {
+// this process unless --redis-url names a shared store.
+func newDecisionService(ctx context.Context, store *policy.Store, common commonFlags, log *slog.Logger) (*decisionService, error) {
 	proxies, err := login.ParseTrustedProxies(common.trustedProxies)
 	if err != nil {
 		return nil, err
 	}
-	sessions := session.NewMemory()
+	svc := &decisionService{}
+	var records admin.Records
+	if common.redisURL != "" {
+		rs, err := redisstore.New(ctx, redisstore.Options{URL: common.redisURL, PasswordFile: common.redisPasswordFile, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("--redis-url: %w", err)
+		}
+		svc.sessions, records, svc.shared = rs, rs, true
+		svc.close = func() { rs.Close() }
+	} else {
+		if common.redisPasswordFile != "" {
+			return nil, errors.New("--redis-password-file needs --redis-url")
+		}
+		mem := session.NewMemory()
+		svc.sessions, records = mem, &admin.MemoryRecords{Log: log, Sessions: mem}
+	}
+
 	pages := login.New(login.Options{
 		Store:          store,
-		Sessions:       sessions,
+		Sessions:       svc.sessions,
+		Records:        records,
 		Metrics:        login.NewMetrics(ctrlmetrics.Registry),
 		Log:            log,
 		TrustedProxies: proxies,
@@ -40,11 +76,91 @@ func newDecisionService(store *policy.Store, common commonFlags, log *slog.Logge
 	go pages.WarmUp()
 	mux := server.NewMux(server.Options{
 		Store:      store,
-		Sessions:   sessions,
+		Sessions:   svc.sessions,
 		Metrics:    server.NewMetrics(ctrlmetrics.Registry),
 		Log:        log,
 		Pages:      pages,
 		ClientAddr: func(r *http.Request) string { return login.ClientAddr(r, proxies).String() },
 	})
-	return &decisionService{handler: mux, sessions: sessions}, nil
+	svc.listeners = append(svc.listeners, &listener{name: "decisions", addr: common.listen, handler: mux, log: log,
+		delay: common.shutdownDelay, timeout: common.shutdownTimout})
+
+	if on(common.adminAddr) {
+		if common.adminTokenFile == "" {
+			return nil, errors.New("--admin-bind-address needs --admin-token-file: the admin API answers only requests that carry its token")
+		}
+		token, err := admin.LoadToken(common.adminTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--admin-token-file: %w", err)
+		}
+		h := &admin.Handler{Store: svc.sessions, Records: records, Token: token, Logger: log}
+		svc.listeners = append(svc.listeners, &listener{name: "admin", addr: common.adminAddr, handler: h, log: log, timeout: common.shutdownTimout})
+	}
+	return svc, nil
+}
+
+// on reports whether a bind address turns its listener on ("0" and "" are off).
+func on(addr string) bool { return addr != "" && addr != "0" }
+
+// listener serves one HTTP handler until its context ends. It is a
+// controller-runtime runnable that every replica runs, leader or not; serve runs
+// it directly.
+type listener struct {
+	name    string
+	addr    string
+	handler http.Handler
+	log     *slog.Logger
+	delay   time.Duration // not ready for this long before closing
+	timeout time.Duration // for in-flight requests to finish
+
+	serving  atomic.Bool
+	draining atomic.Bool
+}
+
+func (l *listener) NeedLeaderElection() bool { return false }
+
+// Start serves until ctx ends, then reports not ready for the shutdown delay (so
+// load balancers stop sending first) and drains in-flight requests.
+func (l *listener) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil {
+		return fmt.Errorf("%s: listening on %s: %w", l.name, l.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           l.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	l.serving.Store(true)
+	l.log.Info("listening", "listener", l.name, "address", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	l.draining.Store(true)
+	if l.delay > 0 {
+		l.log.Info("shutting down: not ready, draining", "listener", l.name, "delay", l.delay)
+		time.Sleep(l.delay)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: draining: %w", l.name, err)
+	}
+	return nil
+}
+
+// ReadyCheck passes while the listener serves and is not draining.
+func (l *listener) ReadyCheck(*http.Request) error {
+	switch {
+	case l.draining.Load():
+		return errors.New("shutting down")
+	case !l.serving.Load():
+		return fmt.Errorf("%s listener not started", l.name)
+	}
+	return nil
 }

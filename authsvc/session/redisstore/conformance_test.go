@@ -8,7 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/authsvc/admin"
 	"github.com/jwtgate/jwtgate/authsvc/session"
+)
+
+// Both stores list a user's sessions for /admin/tokens.
+var (
+	_ admin.SessionLister = (*session.Memory)(nil)
+	_ admin.SessionLister = (*Store)(nil)
 )
 
 // The conformance suite: the rules of session.Store, run against
@@ -103,8 +110,13 @@ func runConformance(t *testing.T, mk storeMaker) {
 			t.Fatal("session ended by a use within the grace period")
 		}
 		clock.Advance(2 * time.Second)
-		if _, _, err := m.Rotate(ctx, "shop/shop", t1); !errors.Is(err, session.ErrReused) {
+		ended, _, err := m.Rotate(ctx, "shop/shop", t1)
+		if !errors.Is(err, session.ErrReused) {
 			t.Fatalf("reuse after grace: got %v, want ErrReused", err)
+		}
+		// The ended session comes back with the error, for the token records.
+		if ended.ID != s.ID || ended.User != "alice" || ended.Policy != "shop/shop" {
+			t.Fatalf("reuse returned %+v, want the ended session %s of alice", ended, s.ID)
 		}
 		if m.SessionAlive("shop/shop", s.ID) {
 			t.Fatal("session still alive after a reused token")
@@ -246,6 +258,43 @@ func runConformance(t *testing.T, mk storeMaker) {
 		}
 		if !m.SessionAlive("a/a", s2.ID) || !m.SessionAlive("a/a", s3.ID) || !m.SessionAlive("b/b", o.ID) {
 			t.Fatal("a newer session, or one of another policy, ended")
+		}
+	})
+
+	t.Run("UserSessions", func(t *testing.T) {
+		clock := newClock()
+		m := mk(t, clock, 0)
+		l, ok := m.(admin.SessionLister)
+		if !ok {
+			t.Fatalf("%T is not an admin.SessionLister", m)
+		}
+		if got, err := l.UserSessions(ctx, "a/a", "alice"); err != nil || got == nil || len(got) != 0 {
+			t.Fatalf("no sessions: %v %v, want an empty list", got, err)
+		}
+		s1, _, _ := m.Create(ctx, session.New{Policy: "a/a", User: "alice", Roles: []string{"user"}, TTL: time.Hour})
+		clock.Advance(time.Second)
+		s2, tok2, _ := m.Create(ctx, session.New{Policy: "a/a", User: "alice", TTL: 2 * time.Hour})
+		m.Create(ctx, session.New{Policy: "a/a", User: "bob", TTL: time.Hour})
+		m.Create(ctx, session.New{Policy: "b/b", User: "alice", TTL: time.Hour})
+		clock.Advance(time.Minute)
+		r2, _, err := m.Rotate(ctx, "a/a", tok2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := l.UserSessions(ctx, "a/a", "alice")
+		if err != nil || len(got) != 2 || got[0].ID != s1.ID || got[1].ID != s2.ID {
+			t.Fatalf("alice's sessions: %+v %v, want %s then %s", got, err, s1.ID, s2.ID)
+		}
+		if got[1].Rotations != 1 || !got[1].Expires.Equal(r2.Expires) || !slices.Equal(got[0].Roles, []string{"user"}) || got[0].User != "alice" {
+			t.Fatalf("listed %+v: want the current state of each session", got)
+		}
+		clock.Advance(time.Hour) // s1 expires
+		if got, _ := l.UserSessions(ctx, "a/a", "alice"); len(got) != 1 || got[0].ID != s2.ID {
+			t.Fatalf("after s1 expired: %+v", got)
+		}
+		m.EndUser(ctx, "a/a", "alice")
+		if got, _ := l.UserSessions(ctx, "a/a", "alice"); len(got) != 0 {
+			t.Fatalf("after EndUser: %+v", got)
 		}
 	})
 

@@ -28,8 +28,8 @@ func waitHealthy(t *testing.T, want bool, stores ...*Store) {
 
 func mustUnavailable(t *testing.T, what string, err error) {
 	t.Helper()
-	if !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("%s with Redis down: got %v, want ErrUnavailable", what, err)
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("%s with Redis down: got %v, want session.ErrUnavailable", what, err)
 	}
 }
 

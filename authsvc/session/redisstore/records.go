@@ -63,10 +63,13 @@ func (s *Store) UserRecord(ctx context.Context, policy, user string) (admin.User
 	if err != nil {
 		return admin.UserRecord{}, s.fail("records", err)
 	}
+	// The list is newest first (LPUSH); BuildUserRecord sorts by time, stably,
+	// so hand it the events oldest first: events of one instant (a refusal and
+	// the revocation it caused) keep the order they were recorded in.
 	events := make([]admin.Event, 0, len(raw))
-	for _, r := range raw {
+	for i := len(raw) - 1; i >= 0; i-- {
 		var e admin.Event
-		if json.Unmarshal([]byte(r), &e) == nil {
+		if json.Unmarshal([]byte(raw[i]), &e) == nil {
 			events = append(events, e)
 		}
 	}

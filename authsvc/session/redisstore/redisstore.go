@@ -64,8 +64,8 @@ import (
 
 // ErrUnavailable wraps the errors of a Redis that cannot be reached (or
 // answers with an error). Sign-in and refresh answer it with 503; nothing was
-// changed.
-var ErrUnavailable = errors.New("session store (Redis) is unavailable")
+// changed. It is session.ErrUnavailable, so callers need not know the store.
+var ErrUnavailable = session.ErrUnavailable
 
 // Defaults.
 const (
@@ -269,7 +269,7 @@ func (s *Store) fail(op string, err error) error {
 	if strings.HasPrefix(err.Error(), "OOM ") {
 		return fmt.Errorf("%w: %s: %w", session.ErrFull, op, err)
 	}
-	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+	return fmt.Errorf("%w: redis %s: %w", ErrUnavailable, op, err)
 }
 
 // checkEviction warns when Redis may evict keys: an evicted session only signs
