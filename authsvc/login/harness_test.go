@@ -171,7 +171,7 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 		MaxConcurrentHashes: cfg.slots,
 	})
 	h.WarmUp()
-	mux := server.NewMux(server.Options{Store: store, Sessions: used, Pages: h})
+	mux := server.NewMux(server.Options{Store: store, Sessions: used, Pages: h, Now: clock.Now})
 	srv := httptest.NewUnstartedServer(mux)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

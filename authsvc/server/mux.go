@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 )
@@ -18,11 +19,13 @@ type Options struct {
 	Pages http.Handler
 	// ClientAddr names the client in log lines; nil: the direct peer.
 	ClientAddr func(*http.Request) string
+	// Now is the decision clock; nil: time.Now. Tests with a fake clock set it.
+	Now func() time.Time
 }
 
 // NewMux returns the handler of the decision listener (--listen).
 func NewMux(o Options) http.Handler {
-	auth := &Auth{Store: o.Store, Sessions: o.Sessions, Metrics: o.Metrics, Log: o.Log, ClientAddr: o.ClientAddr}
+	auth := &Auth{Store: o.Store, Sessions: o.Sessions, Metrics: o.Metrics, Log: o.Log, ClientAddr: o.ClientAddr, Now: o.Now}
 	mux := http.NewServeMux()
 	mux.Handle(AuthPath, auth)
 	mux.Handle(AuthPath+"/", auth)
