@@ -288,7 +288,7 @@ func (h *Handler) tokens(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) storeError(w http.ResponseWriter, op string, req RevokeRequest, err error) {
 	h.log().Error("admin API: the session store failed", "op", op, "policy", req.Policy, "user", req.User, "session", req.Session, "error", err)
-	writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store cannot be reached: "+err.Error())
+	writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store cannot be reached; see jwtgate's log")
 }
 
 func checkPolicy(p string) string {

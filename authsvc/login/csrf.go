@@ -1,17 +1,11 @@
 package login
 
 import (
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"fmt"
 	"net/http"
-	"sync"
-
-	"github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 )
@@ -30,30 +24,6 @@ const (
 	csrfMaxAge     = 3600
 )
 
-type csrfKeys struct {
-	m sync.Map // signer kid -> []byte
-}
-
-func (c *csrfKeys) key(l *policy.Login) ([]byte, error) {
-	if k, ok := c.m.Load(l.Signer.ID); ok {
-		return k.([]byte), nil
-	}
-	var raw any
-	if err := jwk.Export(l.Signer.Key, &raw); err != nil {
-		return nil, fmt.Errorf("reading the signing key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(raw)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the signing key: %w", err)
-	}
-	k, err := hkdf.Key(sha256.New, der, nil, "jwtgate sign-in form CSRF v1", 32)
-	if err != nil {
-		return nil, err
-	}
-	c.m.Store(l.Signer.ID, k)
-	return k, nil
-}
-
 func csrfCookieName(p *policy.Policy) string {
 	if p.Login.Cookie.Secure {
 		return csrfHostCookie
@@ -71,10 +41,6 @@ func csrfMAC(key []byte, policyKey, nonce string) string {
 
 // issueCSRF sets a fresh nonce cookie and returns the form field's value.
 func (h *Handler) issueCSRF(w http.ResponseWriter, p *policy.Policy) (string, error) {
-	key, err := h.csrf.key(p.Login)
-	if err != nil {
-		return "", err
-	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
@@ -84,7 +50,7 @@ func (h *Handler) issueCSRF(w http.ResponseWriter, p *policy.Policy) (string, er
 		Name: csrfCookieName(p), Value: nonce, Path: "/", MaxAge: csrfMaxAge,
 		HttpOnly: true, Secure: p.Login.Cookie.Secure, SameSite: http.SameSiteLaxMode,
 	})
-	return csrfMAC(key, p.Key, nonce), nil
+	return csrfMAC(p.Login.CSRFKey, p.Key, nonce), nil
 }
 
 // checkCSRF reports whether the form's field matches its nonce cookie.
@@ -94,9 +60,5 @@ func (h *Handler) checkCSRF(r *http.Request, p *policy.Policy) bool {
 	if err != nil || c.Value == "" || field == "" {
 		return false
 	}
-	key, err := h.csrf.key(p.Login)
-	if err != nil {
-		return false
-	}
-	return hmac.Equal([]byte(field), []byte(csrfMAC(key, p.Key, c.Value)))
+	return hmac.Equal([]byte(field), []byte(csrfMAC(p.Login.CSRFKey, p.Key, c.Value)))
 }

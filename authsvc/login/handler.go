@@ -77,7 +77,6 @@ type Handler struct {
 	log     *slog.Logger
 	sem     chan struct{}
 	limiter *limiter
-	csrf    csrfKeys
 
 	dummyMu sync.Mutex
 	dummies map[int][]byte // bcrypt cost -> hash of a random password

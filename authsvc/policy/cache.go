@@ -2,6 +2,7 @@ package policy
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"sync"
 	"time"
 	"unsafe"
@@ -47,8 +48,16 @@ func tokenKey(token string, policy uint64) cacheKey {
 	return cacheKey{sum: sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token))), policy: policy}
 }
 
+// shard spreads keys by token and policy alike: one token presented to many
+// policies (one user across many sites) must not pile into a single shard,
+// where the per-shard bound would evict its entries as fast as they come.
+func (c *TokenCache) shard(k cacheKey) *cacheShard {
+	h := binary.LittleEndian.Uint64(k.sum[:8]) ^ (k.policy * 0x9e3779b97f4a7c15)
+	return &c.shards[h%cacheShards]
+}
+
 func (c *TokenCache) get(k cacheKey, now time.Time) *Identity {
-	s := &c.shards[k.sum[0]%cacheShards]
+	s := c.shard(k)
 	s.mu.RLock()
 	id := s.m[k]
 	s.mu.RUnlock()
@@ -65,7 +74,7 @@ func (c *TokenCache) get(k cacheKey, now time.Time) *Identity {
 }
 
 func (c *TokenCache) put(k cacheKey, id *Identity, now time.Time) {
-	s := &c.shards[k.sum[0]%cacheShards]
+	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.m) >= c.perShard {

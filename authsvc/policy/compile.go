@@ -1,6 +1,9 @@
 package policy
 
 import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
@@ -90,6 +94,11 @@ type Login struct {
 	Signer               keys.Signer
 	VerifyKeys           []keys.Key // public keys published at /jwtgate/jwks.json
 	Users                *users.Table
+	// CSRFKey signs the sign-in form's CSRF tokens. It is derived from the
+	// signing key, so every replica accepts the same forms without another
+	// shared secret, and a new signing key (even under the same kid) makes a
+	// new one.
+	CSRFKey []byte
 }
 
 // Cookie holds the attributes of the cookies the policy sets.
@@ -451,7 +460,12 @@ func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, s
 		errs.add("spec.login.signingKeySecretRef", reason, "%s", msg)
 		return out
 	}
-	out.Signer, out.VerifyKeys = signer, verify
+	csrf, err := deriveCSRFKey(signer)
+	if err != nil {
+		errs.add("spec.login.signingKeySecretRef", v1alpha1.ReasonSigningKeyInvalid, "secret %s/%s: %v", p.Namespace, name, err)
+		return out
+	}
+	out.Signer, out.VerifyKeys, out.CSRFKey = signer, verify, csrf
 	return out
 }
 
@@ -509,4 +523,18 @@ func secretData(s *corev1.Secret) map[string][]byte {
 		out[k] = []byte(v)
 	}
 	return out
+}
+
+// deriveCSRFKey derives the key of the sign-in form's CSRF tokens from the
+// private signing key with HKDF.
+func deriveCSRFKey(s keys.Signer) ([]byte, error) {
+	var raw any
+	if err := jwk.Export(s.Key, &raw); err != nil {
+		return nil, fmt.Errorf("reading the signing key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the signing key: %w", err)
+	}
+	return hkdf.Key(sha256.New, der, nil, "jwtgate sign-in form CSRF v1", 32)
 }

@@ -66,3 +66,27 @@ func TestStrictRevocation(t *testing.T) {
 		})
 	}
 }
+
+// The CSRF key of the sign-in form follows the signing key: a new key (even one
+// that keeps its kid) makes old forms invalid.
+func TestCSRFKeyFollowsSigningKey(t *testing.T) {
+	k := newTestKeys(t)
+	compileWith := func() *Policy {
+		ap, secrets := shopPolicy(k)
+		pemBytes, err := keys.Generate("ES256")
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets["sign"] = secret("shop", "sign", map[string][]byte{"private.pem": pemBytes})
+		secrets["users"] = secret("shop", "users", map[string][]byte{"users": nil})
+		ap.Spec.Login = &v1alpha1.LoginSpec{
+			UsersSecretRef:      v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
+			SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"},
+		}
+		return mustCompile(t, ap, secrets)
+	}
+	a, b := compileWith(), compileWith()
+	if len(a.Login.CSRFKey) != 32 || string(a.Login.CSRFKey) == string(b.Login.CSRFKey) {
+		t.Fatalf("CSRF keys: %x and %x; want two different 32-byte keys", a.Login.CSRFKey, b.Login.CSRFKey)
+	}
+}
