@@ -51,8 +51,11 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	snap := a.Store.Load()
 	var p *policy.Policy
-	orig, origOK := policy.ParseOriginalURL(r.Header.Get("X-Original-URL"))
-	method := r.Header.Get("X-Original-Method")
+	// net/http stores header names canonically ("X-Original-Url"): reading the
+	// map directly spares Header.Get a canonicalization and an allocation.
+	rawURL := firstValue(r.Header, "X-Original-Url")
+	method := firstValue(r.Header, "X-Original-Method")
+	orig, origOK := parseOriginalURL(rawURL)
 
 	rest := strings.TrimPrefix(r.URL.Path, AuthPath)
 	switch {
@@ -61,9 +64,10 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p = snap.ForHost(orig.Host)
 		}
 	case rest[0] == '/':
-		ns, name, ok := strings.Cut(rest[1:], "/")
+		key := rest[1:] // "namespace/name", as the snapshot keys it: no concatenation
+		ns, name, ok := strings.Cut(key, "/")
 		if ok && ns != "" && name != "" && !strings.Contains(name, "/") {
-			p = snap.Policy(ns, name)
+			p = snap.PolicyByKey(key)
 		}
 	}
 
@@ -73,7 +77,7 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !origOK || method == "":
 		d = policy.Decision{Status: http.StatusForbidden, Reason: policy.ReasonBadRequest, Rule: -1}
 		a.warn("refusing auth request: X-Original-URL must be an absolute URL with a clean path and X-Original-Method must be set (proxy_set_header X-Original-URL $scheme://$http_host$request_uri; proxy_set_header X-Original-Method $request_method)",
-			"url", truncate(r.Header.Get("X-Original-URL")), "method", truncate(method))
+			"url", truncate(rawURL), "method", truncate(method))
 	case p == nil:
 		d = policy.Decision{Status: http.StatusForbidden, Reason: policy.ReasonNoPolicy, Rule: -1}
 		a.warn("no policy answers this auth request; refusing it", "auth_path", truncate(r.URL.Path), "host", orig.Host)
@@ -125,6 +129,100 @@ func (a *Auth) logAPIKeyFailure(r *http.Request, policyKey string, orig policy.O
 		client = a.ClientAddr(r)
 	}
 	a.Log.Warn("API key refused", "policy", policyKey, "client", client, "path", truncate(orig.Path), "request_id", truncate(r.Header.Get("X-Request-ID")))
+}
+
+func firstValue(h http.Header, canonical string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// parseOriginalURL is policy.ParseOriginalURL with a fast path for what nginx
+// sends ($scheme://$http_host$request_uri): "http://" or "https://", a host of
+// letters, digits, dots and hyphens with an optional numeric port, and a path
+// of characters url.Parse keeps as they are. For such a value url.Parse's
+// result is known (EscapedPath is the path as sent, Hostname the host without
+// the port), so the answer is the same without url.Parse's allocations.
+// Anything else (userinfo, IPv6, percent-escapes, fragments, control
+// characters, other schemes, long values) goes through policy.ParseOriginalURL.
+func parseOriginalURL(raw string) (policy.OriginalRequest, bool) {
+	rest, ok := strings.CutPrefix(raw, "http://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(raw, "https://"); !ok {
+			return policy.ParseOriginalURL(raw)
+		}
+	}
+	if len(raw) > 4096 {
+		return policy.ParseOriginalURL(raw)
+	}
+	// Authority: up to the first '/', '?' or '#'.
+	end := len(rest)
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; c == '/' || c == '?' || c == '#' {
+			end = i
+			break
+		}
+	}
+	host, port, hasPort := strings.Cut(rest[:end], ":")
+	if host == "" || (hasPort && port == "") {
+		return policy.ParseOriginalURL(raw)
+	}
+	lower := true
+	for i := 0; i < len(host); i++ {
+		switch c := host[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '-':
+		case 'A' <= c && c <= 'Z':
+			lower = false
+		default:
+			return policy.ParseOriginalURL(raw)
+		}
+	}
+	for i := 0; i < len(port); i++ {
+		if c := port[i]; c < '0' || c > '9' {
+			return policy.ParseOriginalURL(raw)
+		}
+	}
+	// Path: up to '?'; the query must hold no control character (url.Parse
+	// refuses those anywhere) and no '#'.
+	path := rest[end:]
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c == '?' {
+			for _, q := range []byte(path[i:]) {
+				if q < 0x20 || q == 0x7f || q == '#' {
+					return policy.ParseOriginalURL(raw)
+				}
+			}
+			path = path[:i]
+			break
+		}
+		if !pathByte(c) {
+			return policy.ParseOriginalURL(raw)
+		}
+	}
+	clean, ok := policy.NormalizePath(path)
+	if !ok {
+		return policy.OriginalRequest{}, false
+	}
+	if !lower {
+		host = strings.ToLower(host)
+	}
+	return policy.OriginalRequest{Host: host, Path: clean}, true
+}
+
+// pathByte reports whether c stands for itself in a URL path: url.Parse keeps
+// it, and (*url.URL).EscapedPath gives it back unescaped.
+func pathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '/', '-', '_', '.', '~', '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=', ':', '@':
+		return true
+	}
+	return false
 }
 
 // warn logs a misconfiguration at most once a second, so a flood of bad requests
