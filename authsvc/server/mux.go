@@ -32,5 +32,13 @@ func NewMux(o Options) http.Handler {
 	if o.Pages != nil {
 		mux.Handle("/jwtgate/", o.Pages)
 	}
-	return mux
+	// Decisions skip the ServeMux's pattern matching: they are nearly every
+	// request this listener sees.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == AuthPath || (len(p) > len(AuthPath) && p[len(AuthPath)] == '/' && p[:len(AuthPath)] == AuthPath) {
+			auth.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
