@@ -209,14 +209,14 @@ func Compile(in Input) (*Policy, error) {
 			for i := range own {
 				own[i].Algs = []jwa.SignatureAlgorithm{p.Login.Signer.Alg}
 			}
-			p.own = keys.NewSet(own)
+			p.own = sharedSet(own)
 		}
 	}
 	if p.listed == nil {
-		p.listed = keys.NewSet(nil)
+		p.listed = sharedSet(nil)
 	}
 	if p.own == nil {
-		p.own = keys.NewSet(nil)
+		p.own = sharedSet(nil)
 	}
 	if len(errs) > 0 {
 		return nil, &CompileError{Policy: p.Key, Problems: errs}
@@ -302,7 +302,7 @@ func compileJWT(p *Policy, j *v1alpha1.JWTSpec, secrets secretReader, remotes *k
 				errs.add(field+".encoding", v1alpha1.ReasonInvalidSpec, "%q is not an encoding: use utf8, hex or base64", ks.Encoding)
 				continue
 			}
-			ks2, err := keys.ParseVerification(data, keys.Encoding(ks.Encoding))
+			ks2, err := parseVerificationShared(data, keys.Encoding(ks.Encoding))
 			if err != nil {
 				errs.add(field+".secretRef", v1alpha1.ReasonKeyInvalid, "secret %s/%s key %q: %v", p.Namespace, ks.SecretRef.Name, ks.SecretRef.Key, err)
 				continue
@@ -339,7 +339,7 @@ func compileJWT(p *Policy, j *v1alpha1.JWTSpec, secrets secretReader, remotes *k
 			errs.add(field, v1alpha1.ReasonInvalidSpec, "set exactly one of secretRef or jwksURL")
 		}
 	}
-	p.listed = keys.NewSet(listed)
+	p.listed = sharedSet(listed)
 }
 
 func compileTokenSources(j *v1alpha1.JWTSpec, errs *problems) []tokenSource {
