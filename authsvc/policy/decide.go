@@ -62,6 +62,7 @@ type Decision struct {
 	Description string    // for WWW-Authenticate's error_description (401 only)
 	TokenSent   bool      // a token or API key came (selects the 401 form)
 	Identity    *Identity // set when a token or API key verified
+	Cached      bool      // the token's verification came from the cache
 	Rule        int       // index in spec.rules of the rule that applied, or -1
 }
 
@@ -89,7 +90,7 @@ func (p *Policy) Decide(now time.Time, req Request, sessions SessionChecker) Dec
 	case token != "":
 		d.TokenSent = true
 		var verr *verifyError
-		id, verr = p.identify(token, now)
+		id, d.Cached, verr = p.identify(token, now)
 		if verr != nil {
 			d.Status, d.Reason, d.Description = http.StatusUnauthorized, verr.reason, verr.desc
 			return d
@@ -133,19 +134,20 @@ func (p *Policy) Decide(now time.Time, req Request, sessions SessionChecker) Dec
 }
 
 // identify returns the identity of a token, from the cache or by verifying it.
-func (p *Policy) identify(token string, now time.Time) (*Identity, *verifyError) {
+func (p *Policy) identify(token string, now time.Time) (*Identity, bool, *verifyError) {
 	if p.cache == nil {
-		return p.verify(token, now)
+		id, err := p.verify(token, now)
+		return id, false, err
 	}
 	k := tokenKey(token, p.id)
 	if id := p.cache.get(k, now); id != nil {
-		return id, nil
+		return id, true, nil
 	}
 	id, err := p.verify(token, now)
 	if err == nil {
 		p.cache.put(k, id, now)
 	}
-	return id, err
+	return id, false, err
 }
 
 func hasAnyRole(id *Identity, want []string) bool {

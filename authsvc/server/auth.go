@@ -32,8 +32,13 @@ type Auth struct {
 	// X-Forwarded-For, believed only from trusted proxies); nil: the peer.
 	ClientAddr func(*http.Request) string
 
+	// AuditPerSecond bounds the audit lines of denied decisions (a flood of bad
+	// tokens must not flood the log); the metrics count every decision. 0: 100;
+	// negative: no audit lines.
+	AuditPerSecond float64
+
 	lastWarn    atomic.Int64
-	apiKeyLogs  *rate.Limiter
+	auditLimit  *rate.Limiter
 	initLimiter sync.Once
 }
 
@@ -77,7 +82,7 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !origOK || method == "":
 		d = policy.Decision{Status: http.StatusForbidden, Reason: policy.ReasonBadRequest, Rule: -1}
 		a.warn("refusing auth request: X-Original-URL must be an absolute URL with a clean path and X-Original-Method must be set (proxy_set_header X-Original-URL $scheme://$http_host$request_uri; proxy_set_header X-Original-Method $request_method)",
-			"url", truncate(rawURL), "method", truncate(method))
+			"url", truncate(withoutQuery(rawURL)), "method", truncate(method))
 	case p == nil:
 		d = policy.Decision{Status: http.StatusForbidden, Reason: policy.ReasonNoPolicy, Rule: -1}
 		a.warn("no policy answers this auth request; refusing it", "auth_path", truncate(r.URL.Path), "host", orig.Host)
@@ -110,25 +115,51 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.Metrics.apiKeyUse(key, d.Identity.Subject)
 	case policy.ReasonBadAPIKey:
 		a.Metrics.apiKeyUse(key, "")
-		a.logAPIKeyFailure(r, key, orig)
+	}
+	if d.Status != http.StatusOK {
+		a.audit(r, key, method, orig.Path, d)
 	}
 }
 
-// logAPIKeyFailure logs each refused API key, up to 50 lines a second so that a
-// flood cannot flood the log (the metric still counts every one).
-func (a *Auth) logAPIKeyFailure(r *http.Request, policyKey string, orig policy.OriginalRequest) {
-	if a.Log == nil {
+// audit writes one structured line per denied decision: policy, subject, client
+// address, reason and ingress-nginx's request id; never a token or API key. In a
+// flood the lines are sampled (AuditPerSecond), and the drops are counted.
+func (a *Auth) audit(r *http.Request, policyKey, method, path string, d policy.Decision) {
+	if a.Log == nil || a.AuditPerSecond < 0 {
 		return
 	}
-	a.initLimiter.Do(func() { a.apiKeyLogs = rate.NewLimiter(50, 100) })
-	if !a.apiKeyLogs.Allow() {
+	a.initLimiter.Do(func() {
+		perSecond := a.AuditPerSecond
+		if perSecond == 0 {
+			perSecond = 100
+		}
+		a.auditLimit = rate.NewLimiter(rate.Limit(perSecond), int(perSecond)*2)
+	})
+	if !a.auditLimit.Allow() {
+		if a.Metrics != nil {
+			a.Metrics.auditDrop.Inc()
+		}
 		return
 	}
 	client := r.RemoteAddr
 	if a.ClientAddr != nil {
 		client = a.ClientAddr(r)
 	}
-	a.Log.Warn("API key refused", "policy", policyKey, "client", client, "path", truncate(orig.Path), "request_id", truncate(r.Header.Get("X-Request-ID")))
+	sub := ""
+	if d.Identity != nil {
+		sub = d.Identity.Subject
+	}
+	a.Log.LogAttrs(r.Context(), slog.LevelInfo, "decision denied",
+		slog.Bool("audit", true),
+		slog.String("policy", policyKey),
+		slog.String("result", d.Result()),
+		slog.String("reason", string(d.Reason)),
+		slog.String("sub", truncate(sub)),
+		slog.String("client", client),
+		slog.String("method", truncate(method)),
+		slog.String("path", truncate(path)),
+		slog.String("request_id", truncate(firstValue(r.Header, "X-Request-Id"))),
+	)
 }
 
 func firstValue(h http.Header, canonical string) string {
@@ -237,6 +268,14 @@ func (a *Auth) warn(msg string, args ...any) {
 		return
 	}
 	a.Log.Warn(msg, args...)
+}
+
+// withoutQuery drops the query of a URL for logs: it may hold secrets.
+func withoutQuery(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i]
+	}
+	return u
 }
 
 func truncate(s string) string {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -30,7 +31,10 @@ type fixture struct {
 	key     *ecdsa.PrivateKey
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWithLog(t, nil, 0) }
+
+// newFixtureWithLog logs to w (when not nil) with auditPerSecond audit lines.
+func newFixtureWithLog(t *testing.T, w io.Writer, auditPerSecond float64) *fixture {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -62,7 +66,11 @@ func newFixture(t *testing.T) *fixture {
 	store.Replace([]*policy.Policy{p})
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	return &fixture{handler: NewMux(Options{Store: store, Metrics: m}), metrics: m, reg: reg, key: key}
+	o := Options{Store: store, Metrics: m, AuditPerSecond: auditPerSecond}
+	if w != nil {
+		o.Log = slog.New(slog.NewTextHandler(w, nil))
+	}
+	return &fixture{handler: NewMux(o), metrics: m, reg: reg, key: key}
 }
 
 func (f *fixture) token(t *testing.T, claims gojwt.MapClaims) string {
@@ -204,7 +212,7 @@ func TestAPIKeyFailureIsLoggedAndCounted(t *testing.T) {
 	if rec.Code != 401 {
 		t.Fatalf("status %d, want 401", rec.Code)
 	}
-	if !strings.Contains(logs.String(), `msg="API key refused" policy=ci/api client=192.0.2.7`) {
+	if !strings.Contains(logs.String(), `msg="decision denied" audit=true policy=ci/api result=unauthenticated reason=bad_api_key sub="" client=192.0.2.7 method=POST path=/deploy`) {
 		t.Fatalf("no log line for the refused key:\n%s", logs.String())
 	}
 	if strings.Contains(logs.String(), "jgk_wrong") {
@@ -212,5 +220,52 @@ func TestAPIKeyFailureIsLoggedAndCounted(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(f.metrics.apiKeys.WithLabelValues("ci/api", "")); got != 1 {
 		t.Fatalf("refused keys counted %v, want 1", got)
+	}
+}
+
+func TestAuditOfDeniedDecisions(t *testing.T) {
+	var logs strings.Builder
+	h := newFixtureWithLog(t, &logs, 1)
+	user := h.token(t, gojwt.MapClaims{"sub": "alice", "roles": []string{"user"}})
+	do := func(path, token string) int {
+		req := httptest.NewRequest("GET", "/jwtgate/auth/shop/web", nil)
+		req.Header.Set("X-Original-URL", "https://shop.example.com"+path+"?secret=query")
+		req.Header.Set("X-Original-Method", "GET")
+		req.Header.Set("X-Request-ID", "req-123")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		h.handler.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if do("/admin/x", user) != 403 {
+		t.Fatal("want 403")
+	}
+	line := logs.String()
+	for _, want := range []string{`msg="decision denied"`, "audit=true", "policy=shop/web", "result=forbidden", "reason=role", "sub=alice", "path=/admin/x", "request_id=req-123"} {
+		if !strings.Contains(line, want) {
+			t.Fatalf("audit line lacks %s:\n%s", want, line)
+		}
+	}
+	if strings.Contains(line, user) || strings.Contains(line, "secret=query") {
+		t.Fatal("an audit line must never hold a token or the query")
+	}
+	// A flood: 1 line a second (burst 2) is written, the rest counted as dropped.
+	logs.Reset()
+	for range 50 {
+		do("/app", "garbage")
+	}
+	if n := strings.Count(logs.String(), "decision denied"); n > 2 {
+		t.Fatalf("%d audit lines in a flood, want at most 2", n)
+	}
+	if got := testutil.ToFloat64(h.metrics.auditDrop); got < 48 {
+		t.Fatalf("dropped audit lines counted %v, want at least 48", got)
+	}
+	// The allowed token, twice: one verification, then a cache hit.
+	do("/app", user)
+	do("/app", user)
+	if hits := testutil.ToFloat64(h.metrics.cacheHit); hits < 1 {
+		t.Fatalf("cache hits %v, want at least 1", hits)
 	}
 }

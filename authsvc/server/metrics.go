@@ -14,6 +14,10 @@ type Metrics struct {
 	decisions *prometheus.CounterVec
 	duration  prometheus.Histogram
 	apiKeys   *prometheus.CounterVec
+	cache     *prometheus.CounterVec
+	cacheHit  prometheus.Counter
+	cacheMiss prometheus.Counter
+	auditDrop prometheus.Counter
 
 	counters sync.Map // decisionKey -> prometheus.Counter, so the hot path skips label hashing
 }
@@ -41,7 +45,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "jwtgate_api_key_requests_total",
 		Help: "Decisions on API keys by policy and key name (the names the apiKeys Secret lists; \"\" for a key that matched none).",
 	}, []string{"policy", "key"})
-	reg.MustRegister(m.decisions, m.duration, m.apiKeys)
+	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "jwtgate_token_cache_requests_total",
+		Help: "Token verifications by result: hit (answered from the cache of verified tokens) or miss (signature verified).",
+	}, []string{"result"})
+	m.cacheHit, m.cacheMiss = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
+	m.auditDrop = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "jwtgate_audit_lines_dropped_total",
+		Help: "Audit lines of denied decisions left out because they came faster than --audit-denied-rate.",
+	})
+	reg.MustRegister(m.decisions, m.duration, m.apiKeys, m.cache, m.auditDrop)
 	return m
 }
 
@@ -56,6 +69,13 @@ func (m *Metrics) observe(policyKey string, d policy.Decision, seconds float64) 
 	}
 	c.(prometheus.Counter).Inc()
 	m.duration.Observe(seconds)
+	if d.TokenSent && d.Identity != nil && !d.Identity.APIKey {
+		if d.Cached {
+			m.cacheHit.Inc()
+		} else {
+			m.cacheMiss.Inc()
+		}
+	}
 }
 
 func (m *Metrics) apiKeyUse(policyKey, name string) {

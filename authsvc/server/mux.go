@@ -21,11 +21,13 @@ type Options struct {
 	ClientAddr func(*http.Request) string
 	// Now is the decision clock; nil: time.Now. Tests with a fake clock set it.
 	Now func() time.Time
+	// AuditPerSecond bounds the audit lines of denied decisions; see Auth.
+	AuditPerSecond float64
 }
 
 // NewMux returns the handler of the decision listener (--listen).
 func NewMux(o Options) http.Handler {
-	auth := &Auth{Store: o.Store, Sessions: o.Sessions, Metrics: o.Metrics, Log: o.Log, ClientAddr: o.ClientAddr, Now: o.Now}
+	auth := &Auth{Store: o.Store, Sessions: o.Sessions, Metrics: o.Metrics, Log: o.Log, ClientAddr: o.ClientAddr, Now: o.Now, AuditPerSecond: o.AuditPerSecond}
 	mux := http.NewServeMux()
 	mux.Handle(AuthPath, auth)
 	mux.Handle(AuthPath+"/", auth)

@@ -75,12 +75,13 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 	store.OnChange(func(*policy.Snapshot) { go pages.WarmUp() })
 	go pages.WarmUp()
 	mux := server.NewMux(server.Options{
-		Store:      store,
-		Sessions:   svc.sessions,
-		Metrics:    server.NewMetrics(ctrlmetrics.Registry),
-		Log:        log,
-		Pages:      pages,
-		ClientAddr: func(r *http.Request) string { return login.ClientAddr(r, proxies).String() },
+		Store:          store,
+		Sessions:       svc.sessions,
+		Metrics:        server.NewMetrics(ctrlmetrics.Registry),
+		Log:            log,
+		Pages:          pages,
+		ClientAddr:     func(r *http.Request) string { return login.ClientAddr(r, proxies).String() },
+		AuditPerSecond: auditRate(common.auditRate),
 	})
 	svc.listeners = append(svc.listeners, &listener{name: "decisions", addr: common.listen, handler: mux, log: log,
 		delay: common.shutdownDelay, timeout: common.shutdownTimout})
@@ -163,4 +164,13 @@ func (l *listener) ReadyCheck(*http.Request) error {
 		return fmt.Errorf("%s listener not started", l.name)
 	}
 	return nil
+}
+
+// auditRate maps --audit-denied-rate to server.Options.AuditPerSecond, where 0
+// means the default and a negative value turns the lines off.
+func auditRate(flag float64) float64 {
+	if flag <= 0 {
+		return -1
+	}
+	return flag
 }
