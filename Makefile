@@ -61,6 +61,18 @@ deps: ## Install the Debian packages the tests start for real (nginx, redis-serv
 test: deps lint verify envtest-bins helm ## Run every test: unit, envtest (real kube-apiserver + etcd), Redis, chart checks, nginx + browser end-to-end.
 	HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" $(GO) test -count=1 ./...
 	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory fault
+	hack/fuzz.sh $(or $(CI_FUZZTIME),3s)
+
+.PHONY: fault
+fault: ## Fault tests as processes: keys rotated under load in serve, SIGTERM under load behind nginx (controller faults run in ./controllers).
+	hack/install-deps.sh nginx
+	$(GO) vet -tags fault ./test/fault/...
+	$(GO) test -tags fault -count=1 -timeout 5m ./test/fault/...
+
+.PHONY: soak
+soak: build ## Soak: DURATION (default 10m) of mixed load through nginx while keys rotate, policies change and a replica restarts; reports non-2xx and RSS.
+	hack/soak.sh
 
 .PHONY: e2e
 e2e: ## End-to-end: jwtgate behind a real nginx (TLS) and headless Chromium; installs them first when root.

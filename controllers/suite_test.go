@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -128,6 +129,7 @@ type replica struct {
 	rec   *controllers.AuthPolicyReconciler
 	store *policy.Store
 	mux   http.Handler
+	probe *controllers.APIServerProbe // when replicaOptions.probeInterval is set
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -138,18 +140,38 @@ type replicaOptions struct {
 	name        string
 	leaderElect bool
 	replicas    int // --replicas-hint
+
+	// Fault tests: the API server to talk to (default restCfg), the jwksURL
+	// fetcher's options, the API-server probe (off when 0) and its log, and a
+	// health probe address serving /readyz with the checks controller.go adds.
+	cfg           *rest.Config
+	remotes       keys.RemoteOptions
+	probeInterval time.Duration
+	probeLog      *slog.Logger
+	healthAddr    string
 }
 
 // startReplica starts a manager watching ns, wired as `jwtgate controller` wires it.
 func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+	cfg := restCfg
+	if o.cfg != nil {
+		cfg = o.cfg
+	}
+	healthAddr := "0"
+	if o.healthAddr != "" {
+		healthAddr = o.healthAddr
+	}
+	if o.remotes.Logger == nil {
+		o.remotes.Logger = slog.New(slog.DiscardHandler)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions([]string{ns}),
 		Client:                 controllers.ClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
+		HealthProbeBindAddress: healthAddr,
 		// Several managers in one process register the same controller name.
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
 		LeaderElection:                o.leaderElect,
@@ -171,7 +193,7 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 		Client:       mgr.GetClient(),
 		SecretReader: mgr.GetAPIReader(),
 		Store:        store,
-		Remotes:      keys.NewRemotes(ctx, keys.RemoteOptions{Logger: slog.New(slog.DiscardHandler)}),
+		Remotes:      keys.NewRemotes(ctx, o.remotes),
 		TokenCache:   policy.NewTokenCache(1024),
 		Recorder:     mgr.GetEventRecorder("jwtgate-controller"),
 		Replicas:     o.replicas,
@@ -180,7 +202,26 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 		cancel()
 		t.Fatalf("setup: %v", err)
 	}
+	if o.healthAddr != "" {
+		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+			t.Fatal(err)
+		}
+		if err := mgr.AddReadyzCheck("policies", rec.ReadyCheck); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var probe *controllers.APIServerProbe
+	if o.probeInterval > 0 {
+		probe, err = controllers.NewAPIServerProbe(cfg, o.probeInterval, o.probeLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mgr.Add(probe); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := &replica{
+		probe:  probe,
 		name:   o.name,
 		mgr:    mgr,
 		rec:    rec,

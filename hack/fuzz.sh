@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a while: `hack/fuzz.sh 30s` (make fuzz), or a short
-# pass in CI (make test runs `hack/fuzz.sh 5s`). Failing inputs are written
+# pass in CI (make test runs `hack/fuzz.sh 3s`). Failing inputs are written
 # under the package's testdata/fuzz/ by go test; commit them as regression seeds.
 set -euo pipefail
 time=${1:-30s}

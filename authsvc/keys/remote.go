@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
+
+	"github.com/jwtgate/jwtgate/authsvc/telemetry"
 )
 
 // Defaults of RemoteOptions.
@@ -208,6 +210,7 @@ func (r *Remote) Refresh(ctx context.Context) error {
 	r.lastAttempt.Store(time.Now().UnixNano())
 
 	keys, ignored, err := r.fetch(ctx)
+	telemetry.JWKSFetch(fetchResult(err))
 	if err != nil {
 		err = fmt.Errorf("jwksURL %s: %w", r.redacted, err)
 		r.lastErr.Store(&err)
@@ -243,7 +246,7 @@ func (r *Remote) fetch(ctx context.Context) ([]Key, []error, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := r.opts.Client.Do(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("GET: %w", redactURLError(err))
+		return nil, nil, fetchFailure(networkOrTimeout(err), fmt.Errorf("GET: %w", redactURLError(err)))
 	}
 	defer func() {
 		// Drain a little so the connection can be reused, then close.
@@ -251,14 +254,14 @@ func (r *Remote) fetch(ctx context.Context) ([]Key, []error, error) {
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("GET: status %d %s, want 200", resp.StatusCode, http.StatusText(resp.StatusCode))
+		return nil, nil, fetchFailure(telemetry.FetchHTTPError, fmt.Errorf("GET: status %d %s, want 200", resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, r.opts.MaxBytes+1))
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the response: %w", redactURLError(err))
+		return nil, nil, fetchFailure(networkOrTimeout(err), fmt.Errorf("reading the response: %w", redactURLError(err)))
 	}
 	if int64(len(body)) > r.opts.MaxBytes {
-		return nil, nil, fmt.Errorf("response is larger than %d bytes", r.opts.MaxBytes)
+		return nil, nil, fetchFailure(telemetry.FetchTooLarge, fmt.Errorf("response is larger than %d bytes", r.opts.MaxBytes))
 	}
 	// Entries jwx cannot parse (a key type it does not know, an RSA key
 	// that is too small) are kept as unsupported placeholders and then
@@ -268,13 +271,45 @@ func (r *Remote) fetch(ctx context.Context) ([]Key, []error, error) {
 		// jwx errors may quote parts of the document: log them for the
 		// operator, keep them out of LastError (which status shows).
 		r.opts.Logger.Debug("JWKS parse error", "url", r.redacted, "error", err)
-		return nil, nil, fmt.Errorf("response (%d bytes, Content-Type %q) is not a JWKS", len(body), resp.Header.Get("Content-Type"))
+		return nil, nil, fetchFailure(telemetry.FetchInvalid, fmt.Errorf("response (%d bytes, Content-Type %q) is not a JWKS", len(body), resp.Header.Get("Content-Type")))
 	}
 	keys, ignored, err := keysFromJWKSet(set, false)
 	if err != nil {
-		return nil, ignored, fmt.Errorf("JWKS: %w", err)
+		return nil, ignored, fetchFailure(telemetry.FetchInvalid, fmt.Errorf("JWKS: %w", err))
 	}
 	return keys, ignored, nil
+}
+
+// fetchError carries the jwtgate_jwks_fetches_total result of a failed fetch;
+// its message is the wrapped error's.
+type fetchError struct {
+	result string
+	err    error
+}
+
+func (e *fetchError) Error() string { return e.err.Error() }
+func (e *fetchError) Unwrap() error { return e.err }
+
+func fetchFailure(result string, err error) error { return &fetchError{result: result, err: err} }
+
+// fetchResult is the metric result of a fetch's error (nil: ok).
+func fetchResult(err error) string {
+	if err == nil {
+		return telemetry.FetchOK
+	}
+	var fe *fetchError
+	if errors.As(err, &fe) {
+		return fe.result
+	}
+	return telemetry.FetchNetwork
+}
+
+func networkOrTimeout(err error) string {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return telemetry.FetchTimeout
+	}
+	return telemetry.FetchNetwork
 }
 
 // redactURLError drops the URL (which may hold credentials) from the
@@ -405,6 +440,10 @@ func (rs *Remotes) Get(rawURL string) (*Remote, error) {
 		return nil, err
 	}
 	rs.m[rawURL] = r
-	go r.Run(rs.ctx)
+	untrack := telemetry.TrackKeySet(r) // jwtgate_jwks_age_seconds
+	go func() {
+		defer untrack()
+		r.Run(rs.ctx)
+	}()
 	return r, nil
 }

@@ -5,6 +5,7 @@
 package standalone
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/filesource"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
+	"github.com/jwtgate/jwtgate/authsvc/telemetry"
 )
 
 // Loader compiles the files into the store, keeping the last good version of
@@ -59,6 +61,7 @@ func (l *Loader) Reload() []error {
 	var publish []*policy.Policy
 	for _, ap := range bundle.Policies {
 		key := ap.Namespace + "/" + ap.Name
+		telemetry.PolicyReady(key, compiled[key] != nil)
 		if p := compiled[key]; p != nil {
 			publish = append(publish, p)
 			l.lastGood[key] = p
@@ -72,6 +75,7 @@ func (l *Loader) Reload() []error {
 	for key := range l.lastGood {
 		if !containsPolicy(bundle, key) {
 			delete(l.lastGood, key)
+			telemetry.PolicyDeleted(key)
 		}
 	}
 	errs = append(problems, errs...)
@@ -104,6 +108,12 @@ func Compile(b *filesource.Bundle, remotes *keys.Remotes, cache *policy.TokenCac
 	for _, ap := range b.Policies {
 		p, err := policy.Compile(policy.Input{Policy: ap, Secrets: secretsByNS[ap.Namespace], Remotes: remotes, Cache: cache})
 		if err != nil {
+			reason := "Unknown"
+			var ce *policy.CompileError
+			if errors.As(err, &ce) {
+				reason = ce.Reason()
+			}
+			telemetry.CompileError(ap.Namespace+"/"+ap.Name, reason)
 			errs = append(errs, withLocation(b, ap, err)...)
 			continue
 		}

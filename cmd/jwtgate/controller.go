@@ -165,6 +165,16 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 			return err
 		}
 	}
+	// Every replica probes the API server: a metric and a warning say how old the
+	// snapshot decisions serve from is while it is unreachable. Readiness does
+	// not depend on it (an API outage must not empty the Service).
+	probe, err := controllers.NewAPIServerProbe(cfg, 0, log.With("component", "apiserver-probe"))
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(probe); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}

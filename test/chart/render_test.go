@@ -304,6 +304,17 @@ func TestSwitches(t *testing.T) {
 			t.Errorf("annotations %v", crd.GetAnnotations())
 		}
 	})
+	t.Run("no Grafana dashboard by default", func(t *testing.T) {
+		if n := len(find(render(t, "jwtgate", "jwtgate", ""), "ConfigMap")); n != 0 {
+			t.Errorf("%d ConfigMaps rendered by default", n)
+		}
+	})
+	t.Run("Grafana dashboard in the sidecar's namespace", func(t *testing.T) {
+		cm := one(t, render(t, "jwtgate", "jwtgate", "grafanaDashboard: {enabled: true, namespace: monitoring}"), "ConfigMap", "jwtgate-dashboard")
+		if cm.GetNamespace() != "monitoring" {
+			t.Errorf("dashboard ConfigMap in %q, want monitoring", cm.GetNamespace())
+		}
+	})
 	t.Run("one replica has no PodDisruptionBudget", func(t *testing.T) {
 		if n := len(find(render(t, "jwtgate", "jwtgate", "replicaCount: 1"), "PodDisruptionBudget")); n != 0 {
 			t.Errorf("%d PodDisruptionBudgets rendered for one replica", n)
@@ -448,6 +459,33 @@ func TestOptionalParts(t *testing.T) {
 		t.Errorf("image %q not pinned by digest", img)
 	}
 	one(t, objs, "ServiceMonitor", "jwtgate")
+	dash := one(t, objs, "ConfigMap", "jwtgate-dashboard")
+	if dash.GetNamespace() != "jwtgate" || dash.GetLabels()["grafana_dashboard"] != "1" || dash.GetAnnotations()["grafana_folder"] != "Auth" {
+		t.Errorf("dashboard ConfigMap in %q, labels %v, annotations %v", dash.GetNamespace(), dash.GetLabels(), dash.GetAnnotations())
+	}
+	dj, _, _ := unstructured.NestedString(dash.Object, "data", "jwtgate.json")
+	var board struct {
+		UID    string `json:"uid"`
+		Panels []struct {
+			Targets []struct{ Expr string } `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal([]byte(dj), &board); err != nil || board.UID != "jwtgate" {
+		t.Errorf("dashboard JSON (uid %q): %v", board.UID, err)
+	}
+	var exprs strings.Builder
+	for _, p := range board.Panels {
+		for _, tg := range p.Targets {
+			exprs.WriteString(tg.Expr + "\n")
+		}
+	}
+	for _, m := range []string{"jwtgate_decisions_total", "jwtgate_decision_duration_seconds_bucket", "jwtgate_signins_total",
+		"jwtgate_jwks_fetches_total", "jwtgate_jwks_age_seconds", "jwtgate_policy_compile_errors_total", "jwtgate_policy_ready",
+		"jwtgate_apiserver_last_contact_timestamp_seconds"} {
+		if !strings.Contains(exprs.String(), m) {
+			t.Errorf("the dashboard shows no %s", m)
+		}
+	}
 	np := one(t, objs, "NetworkPolicy", "jwtgate")
 	ingress, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
 	if len(ingress) != 3 {
