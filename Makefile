@@ -121,6 +121,10 @@ build: ## Build bin/jwtgate.
 run: build ## Serve examples/ on :8000 and print curls that show it working.
 	@hack/run-examples.sh $(LOCALBIN)/jwtgate
 
+.PHONY: demo-keys
+demo-keys: build ## Make the demo key pair of examples/ into bin/demo/ (make run does this too).
+	@hack/run-examples.sh $(LOCALBIN)/jwtgate --keys-only
+
 ##@ Dependencies
 
 .PHONY: envtest-bins

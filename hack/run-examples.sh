@@ -20,6 +20,10 @@ pub=$(openssl pkey -in "$demo/private.pem" -pubout)
   echo "  public.pem: |"
   sed 's/^/    /' <<<"$pub"
 } > "$demo/keys.yaml"
+if [[ ${2:-} == --keys-only ]]; then
+  echo "demo key: $demo/private.pem; its Secret: $demo/keys.yaml"
+  exit 0
+fi
 
 cat <<TXT
 
