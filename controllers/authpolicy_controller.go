@@ -41,8 +41,8 @@ const (
 // Many replicas: every replica runs this reconciler (the controller does not need
 // leader election) and publishes into its own Store, so every replica serves
 // decisions from its own informers. Status and events are written only by the
-// replica that holds the leader lease (Elected is closed): the others compute the
-// same status and drop it. When a replica wins the lease it reconciles every
+// replica that holds the leader lease (Leader.Leading()): the others compute the
+// same status and drop it. Each time a replica wins the lease it reconciles every
 // policy once more, so that status left stale while no one led is written.
 type AuthPolicyReconciler struct {
 	// Client reads AuthPolicies from the cache and patches their status.
@@ -54,9 +54,10 @@ type AuthPolicyReconciler struct {
 	Remotes      *keys.Remotes
 	TokenCache   *policy.TokenCache
 	Recorder     events.EventRecorder
-	// Elected is closed once this replica leads (manager.Elected()). Nil: always
-	// leads.
-	Elected <-chan struct{}
+	// Leader says whether this replica leads (a *LeaderElector, which runs on
+	// every replica and never ends the process). Nil: always leads. When it is
+	// also an ElectionNotifier, every election won reconciles every policy.
+	Leader Leader
 	// Replicas is how many replicas serve decisions (the chart passes its
 	// replicaCount); with more than one and no SharedSessions, policies with login
 	// get SessionsShared=False.
@@ -342,15 +343,7 @@ func (r *AuthPolicyReconciler) recordTransition(before, ap *v1alpha1.AuthPolicy)
 }
 
 func (r *AuthPolicyReconciler) leading() bool {
-	if r.Elected == nil {
-		return true
-	}
-	select {
-	case <-r.Elected:
-		return true
-	default:
-		return false
-	}
+	return r.Leader == nil || r.Leader.Leading()
 }
 
 // StatusPatches counts the status patches this reconciler wrote.

@@ -6,6 +6,7 @@ package controllers_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,9 +24,12 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	dto "github.com/prometheus/client_model/go"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
@@ -126,6 +130,120 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Errorf("no recovery line in the probe's log:\n%s", logs.String())
 	}
 	t.Logf("API server back -> the Secret changed during the outage serves after %s", recovered.Round(time.Millisecond))
+}
+
+// TestLeaderSurvivesAPIServerOutage runs a replica WITH leader election through
+// the cut proxy and cuts it for longer than the lease: controller-runtime's own
+// election would end the process there ("leader election lost"), and a
+// restarted process could not get ready while the API server is away. Here the
+// manager keeps running, decisions and /readyz keep answering, the replica
+// stops counting itself leader within the renew deadline (before anyone else
+// could take the lease), and once the API server is back it leads again and
+// writes the status of a change made during the outage.
+func TestLeaderSurvivesAPIServerOutage(t *testing.T) {
+	ns := newNamespace(t)
+	apiURL, err := url.Parse(restCfg.Host)
+	if err != nil || apiURL.Host == "" {
+		t.Fatalf("envtest host %q: %v", restCfg.Host, err)
+	}
+	proxy := newCutProxy(t, apiURL.Host)
+	cfg := rest.CopyConfig(restCfg)
+	cfg.Host = "https://" + proxy.addr
+	healthAddr := freeAddr(t)
+	const (
+		leaseDuration = 3 * time.Second
+		renewDeadline = 2 * time.Second
+		retryPeriod   = 500 * time.Millisecond
+	)
+	r := startReplica(t, ns, replicaOptions{
+		name:          "solo",
+		cfg:           cfg,
+		leaderElect:   true,
+		leaseDuration: leaseDuration,
+		renewDeadline: renewDeadline,
+		retryPeriod:   retryPeriod,
+		healthAddr:    healthAddr,
+	})
+	running := func(when string) {
+		t.Helper()
+		select {
+		case err := <-r.done:
+			r.done <- err // for stop
+			t.Fatalf("%s: the manager's Start returned (%v); the process would exit", when, err)
+		default:
+		}
+	}
+	key := newSigner(t)
+	ap := jwtPolicy(ns, "shop", "shop-keys")
+	create(t, keySecret(t, ns, "shop-keys", key), ap)
+	waitCondition(t, ns, "shop", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+	eventually(t, "the replica to lead", func() (bool, string) { return r.leading(), "not leading" })
+	tok := key.token(t)
+	if got := r.decide(ns, "shop", "/orders", tok); got != http.StatusOK {
+		t.Fatalf("before the outage: decision %d, want 200", got)
+	}
+
+	proxy.cut()
+	cutAt := time.Now()
+	// A change the replica cannot see until the API server is back: its status
+	// must be written then.
+	update(t, ap, func(ap *v1alpha1.AuthPolicy) { ap.Spec.JWT.Keys[0].SecretRef.Key = "missing.pem" })
+
+	// Well past the renew deadline and the lease duration.
+	outage := leaseDuration + renewDeadline + 2*time.Second
+	var lostAfter time.Duration
+	var decisions int
+	for i := 0; time.Since(cutAt) < outage; i++ {
+		running(fmt.Sprintf("%s into the outage", time.Since(cutAt).Round(time.Millisecond)))
+		if got := r.decide(ns, "shop", "/orders", tok); got != http.StatusOK {
+			t.Fatalf("%s into the outage: decision %d, want 200 from the last snapshot", time.Since(cutAt).Round(time.Millisecond), got)
+		}
+		if got := r.decide(ns, "shop", "/admin/x", tok); got != http.StatusForbidden {
+			t.Fatalf("%s into the outage: /admin/ without the role gave %d, want 403", time.Since(cutAt).Round(time.Millisecond), got)
+		}
+		decisions += 2
+		if i%5 == 0 {
+			if code := httpStatus(t, "http://"+healthAddr+"/readyz"); code != http.StatusOK {
+				t.Fatalf("%s into the outage: /readyz %d, want 200", time.Since(cutAt).Round(time.Millisecond), code)
+			}
+		}
+		if lostAfter == 0 && !r.leading() {
+			lostAfter = time.Since(cutAt)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	switch {
+	case lostAfter == 0:
+		t.Errorf("still leading %s into the outage: status writes would go on after the lease may have passed to another replica", outage)
+	case lostAfter >= leaseDuration:
+		t.Errorf("stopped leading %s into the outage, not before the lease duration %s", lostAfter.Round(time.Millisecond), leaseDuration)
+	}
+	running("at the end of the outage")
+	t.Logf("outage of %s: stopped leading after %s, %d decisions from the snapshot, /readyz 200 throughout",
+		outage, lostAfter.Round(time.Millisecond), decisions)
+
+	patches := r.rec.StatusPatches()
+	proxy.restore()
+	restored := time.Now()
+	eventually(t, "the replica to lead again", func() (bool, string) { return r.leading(), "not leading" })
+	releadAfter := time.Since(restored)
+	waitCondition(t, ns, "shop", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretKeyNotFound)
+	eventually(t, "the replica to count its status write", func() (bool, string) {
+		n := r.rec.StatusPatches()
+		return n > patches, fmt.Sprintf("%d status patches, %d before the API server came back", n, patches)
+	})
+	var lease coordinationv1.Lease
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "jwtgate-test"}, &lease); err != nil {
+		t.Fatalf("reading the Lease: %v", err)
+	}
+	if h := ptr.Deref(lease.Spec.HolderIdentity, ""); h != r.elect.Identity() {
+		t.Errorf("Lease held by %q, want %q", h, r.elect.Identity())
+	}
+	if got := r.decide(ns, "shop", "/orders", tok); got != http.StatusOK {
+		t.Errorf("after recovery: last good version gives %d, want 200", got)
+	}
+	running("after recovery")
+	t.Logf("API server back -> leading again after %s, status of the change made during the outage written", releadAfter.Round(time.Millisecond))
 }
 
 // cutProxy forwards TCP connections to target until cut, which closes its

@@ -62,17 +62,17 @@ func (r *AuthPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}); err != nil {
 		return fmt.Errorf("indexing AuthPolicies by Secret: %w", err)
 	}
-	if r.Elected == nil {
-		r.Elected = mgr.Elected()
-	}
 	r.retries = map[string]int{}
 	r.announced = map[string]string{}
 	r.requeue = make(chan policyEvent, 256)
 
-	// Reconcile every policy once this replica leads, so that status computed
-	// while another replica led (and dropped here) gets written.
-	if err := mgr.Add(&electionRequeue{r: r, cache: mgr.GetCache()}); err != nil {
-		return err
+	// Reconcile every policy each time this replica starts leading, so that
+	// status computed while another replica led (or while no one could write:
+	// an API-server outage), and dropped here, gets written.
+	if n, ok := r.Leader.(ElectionNotifier); ok {
+		if err := mgr.Add(&electionRequeue{r: r, elections: n.Elections(), cache: mgr.GetCache()}); err != nil {
+			return err
+		}
 	}
 	if err := mgr.Add(&readinessTracker{r: r, cache: mgr.GetCache()}); err != nil {
 		return err
@@ -177,10 +177,11 @@ func (r *AuthPolicyReconciler) enqueue(ctx context.Context, namespace, name stri
 	}
 }
 
-// electionRequeue waits for leadership, then reconciles every policy once.
+// electionRequeue reconciles every policy each time this replica starts leading.
 type electionRequeue struct {
-	r     *AuthPolicyReconciler
-	cache interface {
+	r         *AuthPolicyReconciler
+	elections <-chan struct{}
+	cache     interface {
 		client.Reader
 		WaitForCacheSync(context.Context) bool
 	}
@@ -189,23 +190,28 @@ type electionRequeue struct {
 func (e *electionRequeue) NeedLeaderElection() bool { return false }
 
 func (e *electionRequeue) Start(ctx context.Context) error {
-	select {
-	case <-e.r.Elected:
-	case <-ctx.Done():
-		return nil
+	log := ctrl.LoggerFrom(ctx)
+	for {
+		select {
+		case <-e.elections:
+		case <-ctx.Done():
+			return nil
+		}
+		if !e.cache.WaitForCacheSync(ctx) {
+			return nil
+		}
+		var list v1alpha1.AuthPolicyList
+		if err := e.cache.List(ctx, &list); err != nil {
+			// Never end the manager for this: the next reconcile of each policy
+			// writes its status anyway.
+			log.Error(err, "listing AuthPolicies after winning the lease")
+			continue
+		}
+		log.Info("leading: writing status of every policy", "policies", len(list.Items))
+		for i := range list.Items {
+			e.r.enqueue(ctx, list.Items[i].Namespace, list.Items[i].Name)
+		}
 	}
-	if !e.cache.WaitForCacheSync(ctx) {
-		return nil
-	}
-	var list v1alpha1.AuthPolicyList
-	if err := e.cache.List(ctx, &list); err != nil {
-		return fmt.Errorf("listing AuthPolicies after winning the lease: %w", err)
-	}
-	ctrl.LoggerFrom(ctx).Info("leading: writing status of every policy", "policies", len(list.Items))
-	for i := range list.Items {
-		e.r.enqueue(ctx, list.Items[i].Namespace, list.Items[i].Name)
-	}
-	return nil
 }
 
 // readiness tracks the first reconcile of the policies that existed when the

@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -130,6 +131,7 @@ type replica struct {
 	store *policy.Store
 	mux   http.Handler
 	probe *controllers.APIServerProbe // when replicaOptions.probeInterval is set
+	elect *controllers.LeaderElector  // when replicaOptions.leaderElect is set
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -140,6 +142,9 @@ type replicaOptions struct {
 	name        string
 	leaderElect bool
 	replicas    int // --replicas-hint
+	// Lease timing with leaderElect; defaults 6 s, 4 s, 500 ms: short, but with
+	// room for a loaded machine.
+	leaseDuration, renewDeadline, retryPeriod time.Duration
 
 	// Fault tests: the API server to talk to (default restCfg), the jwksURL
 	// fetcher's options, the API-server probe (off when 0) and its log, and a
@@ -173,20 +178,34 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: healthAddr,
 		// Several managers in one process register the same controller name.
-		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
-		LeaderElection:                o.leaderElect,
-		LeaderElectionID:              "jwtgate-test",
-		LeaderElectionNamespace:       ns,
-		LeaderElectionReleaseOnCancel: true,
-		// Short, but with room for a loaded machine: a missed renewal ends the
-		// leader's process, as in production.
-		LeaseDuration: ptr.To(6 * time.Second),
-		RenewDeadline: ptr.To(4 * time.Second),
-		RetryPeriod:   ptr.To(500 * time.Millisecond),
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		// As in production: jwtgate's own elector, never the manager's.
+		LeaderElection: false,
 	})
 	if err != nil {
 		cancel()
 		t.Fatalf("manager: %v", err)
+	}
+	var elect *controllers.LeaderElector
+	var leader controllers.Leader
+	if o.leaderElect {
+		elect, err = controllers.NewLeaderElector(cfg, controllers.LeaderElectorOptions{
+			Namespace:     ns,
+			Name:          "jwtgate-test",
+			Identity:      "replica-" + o.name + "_" + ns,
+			LeaseDuration: cmp.Or(o.leaseDuration, 6*time.Second),
+			RenewDeadline: cmp.Or(o.renewDeadline, 4*time.Second),
+			RetryPeriod:   cmp.Or(o.retryPeriod, 500*time.Millisecond),
+		})
+		if err != nil {
+			cancel()
+			t.Fatalf("leader elector: %v", err)
+		}
+		if err := mgr.Add(elect); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		leader = elect
 	}
 	store := policy.NewStore()
 	rec := &controllers.AuthPolicyReconciler{
@@ -197,6 +216,7 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 		TokenCache:   policy.NewTokenCache(1024),
 		Recorder:     mgr.GetEventRecorder("jwtgate-controller"),
 		Replicas:     o.replicas,
+		Leader:       leader,
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		cancel()
@@ -222,6 +242,7 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 	}
 	r := &replica{
 		probe:  probe,
+		elect:  elect,
 		name:   o.name,
 		mgr:    mgr,
 		rec:    rec,
@@ -243,13 +264,9 @@ func (r *replica) stop() {
 	})
 }
 
+// leading: the replica holds the lease (always, without leader election).
 func (r *replica) leading() bool {
-	select {
-	case <-r.mgr.Elected():
-		return true
-	default:
-		return false
-	}
+	return r.elect == nil || r.elect.Leading()
 }
 
 // decide asks the replica's decision listener, as ingress-nginx would, for

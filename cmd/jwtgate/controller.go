@@ -120,17 +120,18 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Logger:                        logger,
-		Cache:                         controllers.CacheOptions(cf.namespaces()),
-		Client:                        controllers.ClientOptions(),
-		Metrics:                       metricsserver.Options{BindAddress: common.metricsAddr},
-		HealthProbeBindAddress:        common.probeAddr,
-		LeaderElection:                cf.leaderElect,
-		LeaderElectionID:              cf.leaderElectionID,
-		LeaderElectionNamespace:       cf.leaderElectionNS,
-		LeaderElectionReleaseOnCancel: true,
-		GracefulShutdownTimeout:       &common.shutdownTimout,
+		Scheme:                 scheme,
+		Logger:                 logger,
+		Cache:                  controllers.CacheOptions(cf.namespaces()),
+		Client:                 controllers.ClientOptions(),
+		Metrics:                metricsserver.Options{BindAddress: common.metricsAddr},
+		HealthProbeBindAddress: common.probeAddr,
+		// Not the manager's leader election: it ends the process when a renewal
+		// fails (an API-server outage longer than the renew deadline), and a
+		// replica restarted during the outage never gets ready. The elector
+		// below only turns status writes on and off.
+		LeaderElection:          false,
+		GracefulShutdownTimeout: &common.shutdownTimout,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the controller manager: %w", err)
@@ -146,6 +147,21 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 	if common.cacheSize > 0 {
 		cache = policy.NewTokenCache(common.cacheSize)
 	}
+	var leader controllers.Leader
+	if cf.leaderElect {
+		el, err := controllers.NewLeaderElector(cfg, controllers.LeaderElectorOptions{
+			Namespace: cf.leaderElectionNS,
+			Name:      cf.leaderElectionID,
+			Log:       logger.WithName("leader-election"),
+		})
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(el); err != nil {
+			return err
+		}
+		leader = el
+	}
 	rec := &controllers.AuthPolicyReconciler{
 		Client:         mgr.GetClient(),
 		SecretReader:   mgr.GetAPIReader(),
@@ -155,6 +171,7 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 		Recorder:       mgr.GetEventRecorder("jwtgate-controller"),
 		Replicas:       cf.replicas,
 		SharedSessions: svc.shared,
+		Leader:         leader,
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AuthPolicy controller: %w", err)
