@@ -188,3 +188,25 @@ stringData:
 		}
 	}
 }
+
+// Two policies claiming one host: check reports the later one, with its file.
+func TestCheckHostConflict(t *testing.T) {
+	dir := t.TempDir()
+	doc := func(name string) string {
+		return `apiVersion: jwtgate.dev/v1alpha1
+kind: AuthPolicy
+metadata: {name: ` + name + `, namespace: shop}
+spec:
+  hosts: [shop.example.com]
+  jwt:
+    algorithms: [HS256]
+    keys: [{secretRef: {name: k, key: s}}]
+`
+	}
+	write(t, filepath.Join(dir, "a.yaml"), doc("first")+"---\napiVersion: v1\nkind: Secret\nmetadata: {name: k, namespace: shop}\nstringData: {s: 0123456789abcdef0123456789abcdef}\n")
+	write(t, filepath.Join(dir, "b.yaml"), doc("second"))
+	errs := fmt.Sprint(Check([]string{dir}))
+	if !strings.Contains(errs, "b.yaml") || !strings.Contains(errs, "AuthPolicy shop/second: spec.hosts") || !strings.Contains(errs, "already belongs to AuthPolicy shop/first") {
+		t.Fatalf("check must report the later policy's host conflict with its file:\n%s", errs)
+	}
+}
