@@ -4,6 +4,7 @@
 # committed.
 set -euo pipefail
 bin=${1:-bin/jwtgate}
+bin=${bin#"$PWD"/} # print commands as a newcomer types them, from the checkout
 demo=bin/demo
 mkdir -p "$demo"
 if [[ ! -f $demo/private.pem ]]; then
