@@ -65,8 +65,8 @@ test: deps lint verify envtest-bins helm ## Run every test: unit, envtest (real 
 	hack/fuzz.sh $(or $(CI_FUZZTIME),3s)
 
 .PHONY: fault
-fault: ## Fault tests as processes: keys rotated under load in serve, SIGTERM under load behind nginx (controller faults run in ./controllers).
-	hack/install-deps.sh nginx
+fault: ## Fault tests as processes: keys rotated under load in serve, SIGTERM under load behind nginx, revocation across two replicas over a real Redis stopped and restarted (controller faults run in ./controllers).
+	hack/install-deps.sh nginx redis-server
 	$(GO) vet -tags fault ./test/fault/...
 	$(GO) test -tags fault -count=1 -timeout 5m ./test/fault/...
 
