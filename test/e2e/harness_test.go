@@ -29,11 +29,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
 
+	"github.com/jwtgate/jwtgate/test/internal/testproc"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -45,7 +45,7 @@ const (
 	nginxBin       = "/usr/sbin/nginx"
 	chromiumBin    = "/usr/bin/chromium"
 	setMiscModule  = "/usr/lib/nginx/modules/ngx_http_set_misc_module.so"
-	startupTimeout = 15 * time.Second
+	startupTimeout = testproc.StartupTimeout
 )
 
 // Made once by TestMain.
@@ -75,25 +75,12 @@ func setup(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	wd, err := os.Getwd()
-	if err != nil {
+	if repoRoot, err = testproc.RepoRoot(); err != nil {
 		return 0, err
 	}
-	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
-	if _, err := os.Stat(filepath.Join(repoRoot, "go.mod")); err != nil {
-		return 0, fmt.Errorf("repository root not found from %s: %w", wd, err)
-	}
-
 	// The binary under test, built as `make build` builds it.
-	jwtgateBin = filepath.Join(dir, "jwtgate")
-	// go test puts its own GOROOT/bin first in the PATH of the test binary.
-	goBin := "go"
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", jwtgateBin, "./cmd/jwtgate")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("go build ./cmd/jwtgate: %v\n%s", err, out)
+	if jwtgateBin, err = testproc.BuildJwtgate(repoRoot, dir); err != nil {
+		return 0, err
 	}
 
 	if err := makeCerts(dir); err != nil {
@@ -508,12 +495,9 @@ func newEchoApp(t *testing.T) *echoApp {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(testproc.FreeAddr(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // countingProxy forwards TCP connections to target and counts them, so a test
@@ -585,65 +569,14 @@ func countingProxy(t *testing.T, target string) (string, *atomic.Int64) {
 	return l.Addr().String(), &n
 }
 
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	done chan error
-}
+type process = testproc.Process
 
-// startProcess starts a program in its own process group, its output in
-// logFile, and stops it (SIGTERM, then SIGKILL to the group after 5 s) when the
-// test ends.
 func startProcess(t *testing.T, logFile, bin string, args ...string) *process {
 	t.Helper()
-	out, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	p := &process{name: filepath.Base(bin), cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		defer out.Close()
-		pid := cmd.Process.Pid
-		syscall.Kill(pid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			t.Errorf("%s (pid %d) did not stop within 5 s of SIGTERM; killing it", p.name, pid)
-			syscall.Kill(-pid, syscall.SIGKILL)
-			<-p.done
-		}
-		// Leftovers of the group (nginx workers) if the master died first.
-		syscall.Kill(-pid, syscall.SIGKILL)
-	})
-	return p
+	return testproc.Start(t, logFile, bin, args...)
 }
 
-// waitFor polls ready every 50 ms until it holds, the process exits, or
-// startupTimeout passes.
 func waitFor(t *testing.T, p *process, what string, ready func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(startupTimeout)
-	for {
-		if ready() {
-			return
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("waiting for %s: %s exited: %v", what, p.name, err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: not ready after %s", what, startupTimeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testproc.WaitFor(t, p, what, ready)
 }

@@ -6,31 +6,28 @@ package fault_test
 // in their own process group, stop them when the test ends.
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jwtgate/jwtgate/test/internal/testproc"
 )
 
 const (
 	nginxBin       = "/usr/sbin/nginx"
-	startupTimeout = 15 * time.Second
+	startupTimeout = testproc.StartupTimeout
 )
 
 var (
@@ -53,18 +50,11 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	wd, err := os.Getwd()
-	if err != nil {
+	if repoRoot, err = testproc.RepoRoot(); err != nil {
 		return 0, err
 	}
-	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
-	jwtgateBin = filepath.Join(dir, "jwtgate")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", jwtgateBin, "./cmd/jwtgate")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("go build ./cmd/jwtgate: %v\n%s", err, out)
+	if jwtgateBin, err = testproc.BuildJwtgate(repoRoot, dir); err != nil {
+		return 0, err
 	}
 	return m.Run(), nil
 }
@@ -143,83 +133,19 @@ func keysSecret(t *testing.T, signers ...signer) []byte {
 
 // ---- processes ----
 
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	done chan error
-	log  string
-}
+type process = testproc.Process
 
-// startProcess starts a program in its own process group, its output in
-// logFile, and stops it (SIGTERM, then SIGKILL to the group after 5 s) when the
-// test ends.
 func startProcess(t *testing.T, logFile, bin string, args ...string) *process {
 	t.Helper()
-	out, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	p := &process{name: filepath.Base(bin), cmd: cmd, done: make(chan error, 1), log: logFile}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		defer out.Close()
-		pid := cmd.Process.Pid
-		syscall.Kill(pid, syscall.SIGTERM)
-		select {
-		case err := <-p.done:
-			p.done <- err
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s (pid %d) did not stop within 10 s of SIGTERM; killing it", p.name, pid)
-			syscall.Kill(-pid, syscall.SIGKILL)
-		}
-		syscall.Kill(-pid, syscall.SIGKILL)
-		if t.Failed() {
-			if b, err := os.ReadFile(logFile); err == nil {
-				if len(b) > 6000 {
-					b = b[len(b)-6000:]
-				}
-				t.Logf("---- %s ----\n%s", filepath.Base(logFile), b)
-			}
-		}
-	})
-	return p
+	return testproc.Start(t, logFile, bin, args...)
 }
 
-// waitFor polls ready every 50 ms until it holds, the process exits, or
-// startupTimeout passes.
 func waitFor(t *testing.T, p *process, what string, ready func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(startupTimeout)
-	for !ready() {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("waiting for %s: %s exited: %v", what, p.name, err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: not ready after %s", what, startupTimeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testproc.WaitFor(t, p, what, ready)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testproc.FreeAddr(t) }
 
 // jwtgate is one `jwtgate serve` process.
 type jwtgate struct {

@@ -149,8 +149,8 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 	}
 
 	// ---- redis-server stops ----
-	lostBefore := strings.Count(readFile(b.log), "lost the Redis connection")
-	backBefore := strings.Count(readFile(b.log), "Redis is back")
+	lostBefore := strings.Count(readFile(b.Log), "lost the Redis connection")
+	backBefore := strings.Count(readFile(b.Log), "Redis is back")
 	stopAt := time.Now()
 	rs.stop()
 	t.Logf("redis-server stopped (SIGTERM) in %s", time.Since(stopAt).Round(time.Millisecond))
@@ -179,7 +179,7 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 			t.Fatalf("B, Redis stopped: bob's live access token refused after %d decisions: %d, want 200 from the local cache", decisions, code)
 		}
 		decisions++
-		if noticed.IsZero() && strings.Count(readFile(b.log), "lost the Redis connection") > lostBefore {
+		if noticed.IsZero() && strings.Count(readFile(b.Log), "lost the Redis connection") > lostBefore {
 			noticed = time.Now()
 			t.Logf("B logged the loss of Redis %s after it stopped", noticed.Sub(stopAt).Round(time.Millisecond))
 		}
@@ -224,7 +224,7 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 		return false
 	})
 	backAfter := within(t, startupTimeout, upAt, "B to log that Redis is back and its cache resynchronised", func() bool {
-		return strings.Count(readFile(b.log), "Redis is back") > backBefore
+		return strings.Count(readFile(b.Log), "Redis is back") > backBefore
 	})
 	t.Logf("Redis back -> sign-in on A works after %s; B resynchronised after %s",
 		signInAfter.Round(time.Millisecond), backAfter.Round(time.Millisecond))

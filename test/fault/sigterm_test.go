@@ -191,7 +191,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 
 	sentAtTerm := sent.Load()
 	termAt := time.Now()
-	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := a.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	// Readiness drops first, while decisions are still answered.
@@ -220,8 +220,8 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	})
 	closedAfter := time.Since(termAt)
 	select {
-	case err := <-a.done:
-		a.done <- err
+	case err := <-a.Done:
+		a.Done <- err
 		if err != nil {
 			t.Errorf("jwtgate-a exited with %v after SIGTERM, want 0", err)
 		}
