@@ -419,12 +419,46 @@ type Remotes struct {
 	ctx  context.Context
 	opts RemoteOptions
 	mu   sync.Mutex
-	m    map[string]*Remote
+	m    map[string]*remoteEntry
+	now  func() time.Time
 }
+
+type remoteEntry struct {
+	r       *Remote
+	stop    context.CancelFunc
+	lastGet time.Time
+}
+
+// retainGrace keeps a Remote that a compile asked for recently, even when the
+// snapshot given to Retain does not list it yet (the compile may not be
+// published yet).
+const retainGrace = time.Minute
 
 // NewRemotes returns an empty Remotes whose Remotes run until ctx ends.
 func NewRemotes(ctx context.Context, opts RemoteOptions) *Remotes {
-	return &Remotes{ctx: ctx, opts: opts, m: make(map[string]*Remote)}
+	return &Remotes{ctx: ctx, opts: opts, m: make(map[string]*remoteEntry), now: time.Now}
+}
+
+// Retain stops the Remotes whose URL is not in inUse and that no compile asked
+// for within the last minute: a jwksURL no policy lists any more is no longer
+// fetched.
+func (rs *Remotes) Retain(inUse map[string]bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	now := rs.now()
+	for u, e := range rs.m {
+		if !inUse[u] && now.Sub(e.lastGet) > retainGrace {
+			e.stop()
+			delete(rs.m, u)
+		}
+	}
+}
+
+// Len is the number of running Remotes.
+func (rs *Remotes) Len() int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return len(rs.m)
 }
 
 // Get returns the Remote for url, creating it and starting its Run loop on
@@ -432,18 +466,20 @@ func NewRemotes(ctx context.Context, opts RemoteOptions) *Remotes {
 func (rs *Remotes) Get(rawURL string) (*Remote, error) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if r, ok := rs.m[rawURL]; ok {
-		return r, nil
+	if e, ok := rs.m[rawURL]; ok {
+		e.lastGet = rs.now()
+		return e.r, nil
 	}
 	r, err := NewRemote(rawURL, rs.opts)
 	if err != nil {
 		return nil, err
 	}
-	rs.m[rawURL] = r
+	ctx, stop := context.WithCancel(rs.ctx)
+	rs.m[rawURL] = &remoteEntry{r: r, stop: stop, lastGet: rs.now()}
 	untrack := telemetry.TrackKeySet(r) // jwtgate_jwks_age_seconds
 	go func() {
 		defer untrack()
-		r.Run(rs.ctx)
+		r.Run(ctx)
 	}()
 	return r, nil
 }

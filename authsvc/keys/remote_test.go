@@ -368,3 +368,34 @@ func TestCheckURL(t *testing.T) {
 		}
 	})
 }
+
+// A jwksURL no policy lists any more stops being fetched; one a compile asked
+// for within the last minute is kept.
+func TestRemotesRetain(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write([]byte(`{"keys":[]}`))
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rs := NewRemotes(ctx, RemoteOptions{})
+	now := time.Now()
+	rs.now = func() time.Time { return now }
+	if _, err := rs.Get(srv.URL + "/a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.Get(srv.URL + "/b"); err != nil {
+		t.Fatal(err)
+	}
+	rs.Retain(map[string]bool{srv.URL + "/a": true})
+	if rs.Len() != 2 {
+		t.Fatalf("%d remotes, want both kept within the grace", rs.Len())
+	}
+	now = now.Add(2 * time.Minute)
+	rs.Retain(map[string]bool{srv.URL + "/a": true})
+	if rs.Len() != 1 {
+		t.Fatalf("%d remotes, want only the one in use", rs.Len())
+	}
+}

@@ -538,3 +538,12 @@ func deriveCSRFKey(s keys.Signer) ([]byte, error) {
 	}
 	return hkdf.Key(sha256.New, der, nil, "jwtgate sign-in form CSRF v1", 32)
 }
+
+// RemoteURLs are the jwksURLs whose key sets the policy uses.
+func (p *Policy) RemoteURLs() []string {
+	out := make([]string, len(p.remotes))
+	for i, r := range p.remotes {
+		out[i] = r.URL()
+	}
+	return out
+}

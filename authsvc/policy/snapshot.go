@@ -190,3 +190,14 @@ func (s *Store) publishLocked() {
 		fn(snap)
 	}
 }
+
+// RemoteURLs is the set of jwksURLs the snapshot's policies use.
+func (s *Snapshot) RemoteURLs() map[string]bool {
+	out := map[string]bool{}
+	for _, p := range s.byKey {
+		for _, u := range p.RemoteURLs() {
+			out[u] = true
+		}
+	}
+	return out
+}

@@ -22,7 +22,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
-	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/controllers"
 )
@@ -166,7 +165,7 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 		Client:         mgr.GetClient(),
 		SecretReader:   mgr.GetAPIReader(),
 		Store:          store,
-		Remotes:        keys.NewRemotes(ctx, keys.RemoteOptions{Logger: log}),
+		Remotes:        newRemotes(ctx, store, log),
 		TokenCache:     cache,
 		Recorder:       mgr.GetEventRecorder("jwtgate-controller"),
 		Replicas:       cf.replicas,

@@ -18,7 +18,6 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/jwtgate/jwtgate/authsvc/filesource"
-	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/standalone"
 )
@@ -114,7 +113,7 @@ func runServe(args []string) error {
 	loader := &standalone.Loader{
 		Paths:    paths,
 		StateDir: *stateDir,
-		Remotes:  keys.NewRemotes(ctx, keys.RemoteOptions{Logger: log}),
+		Remotes:  newRemotes(ctx, store, log),
 		Cache:    cache,
 		Store:    store,
 		Log:      log,

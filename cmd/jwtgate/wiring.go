@@ -13,6 +13,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/jwtgate/jwtgate/authsvc/admin"
+	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/login"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
@@ -173,4 +174,12 @@ func auditRate(flag float64) float64 {
 		return -1
 	}
 	return flag
+}
+
+// newRemotes fetches jwksURL key sets for the policies of store, and stops
+// fetching a URL once no published policy lists it.
+func newRemotes(ctx context.Context, store *policy.Store, log *slog.Logger) *keys.Remotes {
+	remotes := keys.NewRemotes(ctx, keys.RemoteOptions{Logger: log})
+	store.OnChange(func(s *policy.Snapshot) { remotes.Retain(s.RemoteURLs()) })
+	return remotes
 }
