@@ -62,7 +62,7 @@ test: deps lint verify envtest-bins helm ## Run every test: unit, envtest (real 
 	HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" $(GO) test -count=1 ./...
 	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory fault
-	hack/fuzz.sh $(or $(CI_FUZZTIME),3s)
+	hack/fuzz.sh $(or $(CI_FUZZTIME),300x)
 
 .PHONY: fault
 fault: ## Fault tests as processes: keys rotated under load in serve, SIGTERM under load behind nginx, revocation across two replicas over a real Redis stopped and restarted (controller faults run in ./controllers).

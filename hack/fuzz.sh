@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a while: `hack/fuzz.sh 30s` (make fuzz), or a short
-# pass in CI (make test runs `hack/fuzz.sh 3s`). Failing inputs are written
+# pass in CI (make test runs `hack/fuzz.sh 300x`: a count of inputs, not a time,
+# because a time limit that ends during a slow input fails the run with
+# "context deadline exceeded"). Failing inputs are written
 # under the package's testdata/fuzz/ by go test; commit them as regression seeds.
 set -euo pipefail
 time=${1:-30s}
