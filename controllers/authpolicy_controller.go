@@ -220,11 +220,19 @@ func (r *AuthPolicyReconciler) waitJWKS(ctx context.Context, ap *v1alpha1.AuthPo
 		if err != nil { // Compile has already refused such a URL
 			continue
 		}
-		wctx, cancel := context.WithTimeout(ctx, wait)
-		err = remote.WaitReady(wctx)
-		cancel()
-		if err == nil {
+		if remote.Current() != nil {
 			continue
+		}
+		// Wait for a first fetch only while none has failed yet: once one has,
+		// waiting again on every reconcile would hold a worker for nothing
+		// (and with many policies on one dead IdP, starve the queue).
+		if remote.LastError() == nil {
+			wctx, cancel := context.WithTimeout(ctx, wait)
+			err = remote.WaitReady(wctx)
+			cancel()
+			if err == nil {
+				continue
+			}
 		}
 		why := "no answer yet"
 		if last := remote.LastError(); last != nil {

@@ -77,6 +77,8 @@ type Policy struct {
 	apiKeyHdr  string
 	signedOnly bool // no token sources and no api keys: nothing can pass but public rules
 
+	parsed []*parsedKeys // the shared key material the policy lists
+
 	// Login is set when the policy signs people in.
 	Login *Login
 }
@@ -302,13 +304,14 @@ func compileJWT(p *Policy, j *v1alpha1.JWTSpec, secrets secretReader, remotes *k
 				errs.add(field+".encoding", v1alpha1.ReasonInvalidSpec, "%q is not an encoding: use utf8, hex or base64", ks.Encoding)
 				continue
 			}
-			ks2, err := parseVerificationShared(data, keys.Encoding(ks.Encoding))
+			parsed, err := parseVerificationShared(data, keys.Encoding(ks.Encoding))
 			if err != nil {
 				errs.add(field+".secretRef", v1alpha1.ReasonKeyInvalid, "secret %s/%s key %q: %v", p.Namespace, ks.SecretRef.Name, ks.SecretRef.Key, err)
 				continue
 			}
+			p.parsed = append(p.parsed, parsed) // keeps the shared entry alive
 			usable := 0
-			for _, k := range ks2 {
+			for _, k := range parsed.keys {
 				k.Algs = slices.DeleteFunc(slices.Clone(k.Algs), func(a jwa.SignatureAlgorithm) bool { return !slices.Contains(p.algs, a.String()) })
 				if len(k.Algs) > 0 {
 					usable++

@@ -29,11 +29,17 @@ func (t *weakTable[T]) get(id [32]byte) *T {
 
 func (t *weakTable[T]) put(id [32]byte, v *T) *T {
 	wp := weak.Make(v)
-	if old, loaded := t.m.LoadOrStore(id, wp); loaded {
+	for {
+		old, loaded := t.m.LoadOrStore(id, wp)
+		if !loaded {
+			break
+		}
 		if o := old.(weak.Pointer[T]).Value(); o != nil {
 			return o
 		}
-		t.m.Store(id, wp)
+		if t.m.CompareAndSwap(id, old, wp) {
+			break
+		}
 	}
 	runtime.AddCleanup(v, func(id [32]byte) { t.m.CompareAndDelete(id, wp) }, id)
 	return v
@@ -47,9 +53,10 @@ var (
 )
 
 // parseVerificationShared is keys.ParseVerification, shared between policies
-// that reference the same bytes with the same encoding. Callers must not
-// modify the keys' slices; compileJWT clones Algs before narrowing them.
-func parseVerificationShared(data []byte, enc keys.Encoding) ([]keys.Key, error) {
+// that reference the same bytes with the same encoding. The policy must hold the
+// returned value (the table's pointer is weak). Callers must not modify the
+// keys' slices; compileJWT clones Algs before narrowing them.
+func parseVerificationShared(data []byte, enc keys.Encoding) (*parsedKeys, error) {
 	h := sha256.New()
 	h.Write([]byte(enc))
 	h.Write([]byte{0})
@@ -57,13 +64,13 @@ func parseVerificationShared(data []byte, enc keys.Encoding) ([]keys.Key, error)
 	var id [32]byte
 	h.Sum(id[:0])
 	if pk := parsedTable.get(id); pk != nil {
-		return pk.keys, nil
+		return pk, nil
 	}
 	ks, err := keys.ParseVerification(data, enc)
 	if err != nil {
 		return nil, err
 	}
-	return parsedTable.put(id, &parsedKeys{keys: ks}).keys, nil
+	return parsedTable.put(id, &parsedKeys{keys: ks}), nil
 }
 
 // sharedSet returns an indexed set of ks, shared with every policy whose keys

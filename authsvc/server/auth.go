@@ -133,7 +133,7 @@ func (a *Auth) audit(r *http.Request, policyKey, method, path string, d policy.D
 		if perSecond == 0 {
 			perSecond = 100
 		}
-		a.auditLimit = rate.NewLimiter(rate.Limit(perSecond), int(perSecond)*2)
+		a.auditLimit = rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond*2)))
 	})
 	if !a.auditLimit.Allow() {
 		if a.Metrics != nil {

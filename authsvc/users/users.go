@@ -61,6 +61,10 @@ func (e LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.
 
 const maxLine = 4096
 
+// MaxCost is the highest bcrypt cost a users file may use (each step doubles the
+// time of a sign-in; 16 is about 4 s on one core).
+const MaxCost = 16
+
 // Parse reads a users file. Lines that are wrong are returned as errors saying
 // which line and how to fix it; every other line still loads.
 func Parse(data []byte) (*Table, []LineError) {
@@ -108,6 +112,9 @@ func parseLine(line string) (*User, string) {
 	if !IsBcrypt(hash) {
 		return nil, fmt.Sprintf("the password of user %q is not a bcrypt hash (plain text, MD5 and SHA are refused): "+
 			"replace it with the output of `jwtgate hash-password`", name)
+	}
+	if cost, _ := bcrypt.Cost([]byte(hash)); cost > MaxCost {
+		return nil, fmt.Sprintf("the bcrypt cost of user %q is %d: above %d a sign-in takes seconds and ties up a CPU; make a new hash with `jwtgate hash-password --cost 12`", name, cost, MaxCost)
 	}
 	u := &User{Name: name, Hash: []byte(hash)}
 	for _, r := range strings.Split(roles, ",") {

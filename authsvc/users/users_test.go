@@ -47,3 +47,14 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+// A hash whose cost would tie up a CPU for minutes is refused with its line.
+func TestParseRefusesExcessiveCost(t *testing.T) {
+	// A well-formed cost-31 hash, written by hand: bcrypt.Cost reads the cost
+	// field without hashing anything.
+	line := "mallory:$2a$31$" + strings.Repeat("a", 53) + ":admin"
+	tab, errs := Parse([]byte("# users\n" + line + "\n"))
+	if tab.Len() != 0 || len(errs) != 1 || errs[0].Line != 2 || !strings.Contains(errs[0].Message, "cost") {
+		t.Fatalf("want line 2 refused for its cost, got %d users and %v", tab.Len(), errs)
+	}
+}

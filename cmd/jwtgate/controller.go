@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -118,6 +119,9 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	// The decision listener reports not ready for --shutdown-delay, then drains
+	// for up to --shutdown-timeout: the manager must wait for both.
+	gracePeriod := common.shutdownDelay + common.shutdownTimout + 5*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 logger,
@@ -130,7 +134,7 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 		// replica restarted during the outage never gets ready. The elector
 		// below only turns status writes on and off.
 		LeaderElection:          false,
-		GracefulShutdownTimeout: &common.shutdownTimout,
+		GracefulShutdownTimeout: &gracePeriod,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the controller manager: %w", err)
