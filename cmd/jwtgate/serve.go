@@ -40,6 +40,7 @@ type commonFlags struct {
 	adminAddr         string
 	adminTokenFile    string
 	auditRate         float64
+	pprofAddr         string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -56,6 +57,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (mounted from a Secret), instead of a password in --redis-url")
 	fs.StringVar(&c.adminAddr, "admin-bind-address", "0", "address of the admin API (POST /admin/revoke, GET /admin/tokens); 0 turns it off")
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the bearer token the admin API requires")
+	fs.StringVar(&c.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for performance work; 0 turns it off (keep it on loopback)")
 	fs.Float64Var(&c.auditRate, "audit-denied-rate", 100, "audit log lines of denied decisions per second at most (floods are sampled; the metrics count every one); 0 turns them off")
 }
 

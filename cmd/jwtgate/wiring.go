@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -97,6 +98,14 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		}
 		h := &admin.Handler{Store: svc.sessions, Records: records, Token: token, Logger: log}
 		svc.listeners = append(svc.listeners, &listener{name: "admin", addr: common.adminAddr, handler: h, log: log, timeout: common.shutdownTimout})
+	}
+	if on(common.pprofAddr) {
+		m := http.NewServeMux()
+		m.HandleFunc("/debug/pprof/", pprof.Index)
+		m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		svc.listeners = append(svc.listeners, &listener{name: "pprof", addr: common.pprofAddr, handler: m, log: log, timeout: time.Second})
 	}
 	return svc, nil
 }
