@@ -34,6 +34,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
+	"github.com/jwtgate/jwtgate/internal/loadtest"
 )
 
 // ---- kube-apiserver unreachable ----
@@ -536,29 +537,14 @@ func TestSecretRotationUnderLoad(t *testing.T) {
 		}
 	}
 	var use atomic.Int32 // 0: A's tokens, 1: B's
-	var sent, failed atomic.Int64
-	var firstFailure atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				k := use.Load()
-				if got := r.decide(ns, "shop", "/orders", toks[k][i%len(toks[k])]); got != http.StatusOK {
-					failed.Add(1)
-					firstFailure.CompareAndSwap(nil, fmt.Sprintf("key %c: %d", 'A'+k, got))
-				}
-				sent.Add(1)
-			}
-		}()
-	}
+	load := loadtest.Start(4, func(_, i int) error {
+		k := use.Load()
+		if got := r.decide(ns, "shop", "/orders", toks[k][i%len(toks[k])]); got != http.StatusOK {
+			return fmt.Errorf("key %c: %d", 'A'+k, got)
+		}
+		return nil
+	})
+	defer load.Stop()
 	time.Sleep(300 * time.Millisecond)
 	update(t, secret, func(s *corev1.Secret) {
 		s.Data = map[string][]byte{"key.pem": append(a.publicPEM(t), b.publicPEM(t)...)}
@@ -576,12 +562,11 @@ func TestSecretRotationUnderLoad(t *testing.T) {
 		return got == http.StatusUnauthorized, fmt.Sprint(got)
 	})
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d of %d decisions for a token of a key in the Secret failed; first: %v", n, sent.Load(), firstFailure.Load())
+	load.Stop()
+	if n := load.Failed(); n > 0 {
+		t.Fatalf("%d of %d decisions for a token of a key in the Secret failed: %s", n, load.Sent(), load.Failures())
 	}
-	t.Logf("{A} -> {A,B} -> {B}: %d decisions, none failed", sent.Load())
+	t.Logf("{A} -> {A,B} -> {B}: %d decisions, none failed", load.Sent())
 }
 
 // ---- helpers ----

@@ -59,32 +59,12 @@ var (
 	usersFile  string // users Secret lines (bcrypt cost 4)
 )
 
-func TestMain(m *testing.M) {
-	code, err := setup(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e setup:", err)
-		os.Exit(1)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testproc.Main(m, "e2e", setup) }
 
-func setup(m *testing.M) (int, error) {
-	dir, err := os.MkdirTemp("", "jwtgate-e2e-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-
-	if repoRoot, err = testproc.RepoRoot(); err != nil {
-		return 0, err
-	}
-	// The binary under test, built as `make build` builds it.
-	if jwtgateBin, err = testproc.BuildJwtgate(repoRoot, dir); err != nil {
-		return 0, err
-	}
-
+func setup(root, bin, dir string) error {
+	repoRoot, jwtgateBin = root, bin
 	if err := makeCerts(dir); err != nil {
-		return 0, fmt.Errorf("making the test CA: %w", err)
+		return fmt.Errorf("making the test CA: %w", err)
 	}
 
 	// bcrypt at cost 4: these tests check the flow, not the hash's strength.
@@ -95,12 +75,12 @@ func setup(m *testing.M) (int, error) {
 	} {
 		h, err := bcrypt.GenerateFromPassword([]byte(u.pw), 4)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		fmt.Fprintf(&users, "%s:%s:%s\n", u.name, h, u.roles)
 	}
 	usersFile = users.String()
-	return m.Run(), nil
+	return nil
 }
 
 // makeCerts makes a CA and a server certificate for app.test (and 127.0.0.1)

@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,27 +35,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code, err := setup(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "fault setup:", err)
-		os.Exit(1)
-	}
-	os.Exit(code)
-}
-
-func setup(m *testing.M) (int, error) {
-	dir, err := os.MkdirTemp("", "jwtgate-fault-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	if repoRoot, err = testproc.RepoRoot(); err != nil {
-		return 0, err
-	}
-	if jwtgateBin, err = testproc.BuildJwtgate(repoRoot, dir); err != nil {
-		return 0, err
-	}
-	return m.Run(), nil
+	testproc.Main(m, "fault", func(root, bin, _ string) error {
+		repoRoot, jwtgateBin = root, bin
+		return nil
+	})
 }
 
 func requireNginx(t *testing.T) {

@@ -8,10 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jwtgate/jwtgate/internal/loadtest"
 )
 
 // TestKeyRotationUnderLoad rewrites the keys Secret file of `jwtgate serve`
@@ -45,30 +46,14 @@ func rotateUnderLoad(t *testing.T, mode string) {
 		}
 	}
 	var use atomic.Int32 // 0: A's tokens, 1: B's
-	var sent, failed atomic.Int64
-	var firstFailure atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				k := use.Load()
-				if got := j.decide(nil, "/orders/"+strconv.Itoa(i%7), toks[k][i%len(toks[k])]); got != http.StatusOK {
-					if failed.Add(1) == 1 {
-						firstFailure.Store(fmt.Sprintf("key %c at %s: status %d", 'A'+k, time.Now().Format("15:04:05.000"), got))
-					}
-				}
-				sent.Add(1)
-			}
-		}()
-	}
+	load := loadtest.Start(8, func(_, i int) error {
+		k := use.Load()
+		if got := j.decide(nil, "/orders/"+strconv.Itoa(i%7), toks[k][i%len(toks[k])]); got != http.StatusOK {
+			return fmt.Errorf("key %c: status %d", 'A'+k, got)
+		}
+		return nil
+	})
+	defer load.Stop()
 	start := time.Now()
 	time.Sleep(500 * time.Millisecond)
 	keys.write(keysSecret(t, a, b))
@@ -80,13 +65,12 @@ func rotateUnderLoad(t *testing.T, mode string) {
 	keys.write(keysSecret(t, b))
 	waitUntil(t, "A to be refused", func() bool { return j.decide(nil, "/orders", a.token(t)) == http.StatusUnauthorized })
 	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%s: %d of %d decisions for a token of a key in the file failed; first: %v", mode, n, sent.Load(), firstFailure.Load())
+	load.Stop()
+	if n := load.Failed(); n > 0 {
+		t.Fatalf("%s: %d of %d decisions for a token of a key in the file failed: %s", mode, n, load.Sent(), load.Failures())
 	}
 	t.Logf("%s: {A} -> {A,B} -> {B}: %d decisions in %s, none failed (B accepted %s after start)",
-		mode, sent.Load(), time.Since(start).Round(time.Millisecond), addB.Round(time.Millisecond))
+		mode, load.Sent(), time.Since(start).Round(time.Millisecond), addB.Round(time.Millisecond))
 }
 
 // keysFile writes the keys Secret in one of three ways.

@@ -11,12 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/jwtgate/jwtgate/internal/loadtest"
 )
 
 // nginxUpstreamConf is an nginx in front of two jwtgate processes, as in a
@@ -143,53 +143,27 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		toks = append(toks, key.token(t))
 	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	var sent, failed atomic.Int64
-	var failures sync.Map
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				req, _ := http.NewRequest(http.MethodGet, "http://"+front+"/orders/"+fmt.Sprint(i%5), nil)
-				req.Host = "app.test"
-				req.Header.Set("Authorization", "Bearer "+toks[i%len(toks)])
-				resp, err := client.Do(req)
-				sent.Add(1)
-				switch {
-				case err != nil:
-					failed.Add(1)
-					failures.LoadOrStore(err.Error(), time.Now().Format("15:04:05.000"))
-				default:
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						failed.Add(1)
-						failures.LoadOrStore(fmt.Sprint("status ", resp.StatusCode), time.Now().Format("15:04:05.000"))
-					}
-				}
-			}
-		}()
-	}
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
+	load := loadtest.Start(8, func(_, i int) error {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+front+"/orders/"+fmt.Sprint(i%5), nil)
+		req.Host = "app.test"
+		req.Header.Set("Authorization", "Bearer "+toks[i%len(toks)])
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
 		}
-		wg.Wait()
-	}()
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	defer load.Stop()
 	time.Sleep(time.Second)
-	if sent.Load() == 0 || failed.Load() != 0 {
-		t.Fatalf("before SIGTERM: %d sent, %d failed", sent.Load(), failed.Load())
+	if load.Sent() == 0 || load.Failed() != 0 {
+		t.Fatalf("before SIGTERM: %d sent, %d failed: %s", load.Sent(), load.Failed(), load.Failures())
 	}
 
-	sentAtTerm := sent.Load()
+	sentAtTerm := load.Sent()
 	termAt := time.Now()
 	if err := a.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -230,18 +204,15 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 	exitedAfter := time.Since(termAt)
 	// One more second on the remaining replica alone.
-	sentBefore := sent.Load()
+	sentBefore := load.Sent()
 	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
-	if sent.Load() == sentBefore {
+	load.Stop()
+	if load.Sent() == sentBefore {
 		t.Error("no request went through after jwtgate-a exited")
 	}
-	if n := failed.Load(); n > 0 {
-		var seen []string
-		failures.Range(func(k, v any) bool { seen = append(seen, fmt.Sprintf("%v at %v", k, v)); return true })
-		t.Fatalf("%d of %d requests through nginx failed; kinds: %s", n, sent.Load(), strings.Join(seen, "; "))
+	if n := load.Failed(); n > 0 {
+		t.Fatalf("%d of %d requests through nginx failed; kinds: %s", n, load.Sent(), load.Failures())
 	}
 	t.Logf("SIGTERM to one of two replicas: %d requests (%d after SIGTERM), none failed; /readyz 503 after %s, listener closed after %s, exit 0 after %s",
-		sent.Load(), sent.Load()-sentAtTerm, notReady.Round(time.Millisecond), closedAfter.Round(time.Millisecond), exitedAfter.Round(time.Millisecond))
+		load.Sent(), load.Sent()-sentAtTerm, notReady.Round(time.Millisecond), closedAfter.Round(time.Millisecond), exitedAfter.Round(time.Millisecond))
 }

@@ -129,3 +129,35 @@ func FreeAddr(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// Main is a test package's TestMain: it builds jwtgate into a temporary folder,
+// calls setup with the repository root, the binary and that folder, runs the
+// tests and exits. A setup error stops the package before any test runs.
+func Main(m *testing.M, name string, setup func(repoRoot, jwtgateBin, dir string) error) {
+	code, err := run(m, name, setup)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s setup: %v\n", name, err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M, name string, setup func(repoRoot, jwtgateBin, dir string) error) (int, error) {
+	dir, err := os.MkdirTemp("", "jwtgate-"+name+"-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	root, err := RepoRoot()
+	if err != nil {
+		return 0, err
+	}
+	bin, err := BuildJwtgate(root, dir)
+	if err != nil {
+		return 0, err
+	}
+	if err := setup(root, bin, dir); err != nil {
+		return 0, err
+	}
+	return m.Run(), nil
+}
