@@ -194,6 +194,21 @@ func (s *Store) listen(ctx context.Context) {
 	backoff := startBackoff
 	pinged := false
 	down := false
+	// retry marks the store down (logging once, with why), drops the
+	// subscription and waits before the next one; false when ctx ended.
+	retry := func(msg string, err error) bool {
+		if !down {
+			down = true
+			s.healthy.Store(false)
+			s.log.Warn(msg, "error", err)
+		}
+		s.resubscribe(ctx)
+		if !sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(2*backoff, maxBackoff)
+		return true
+	}
 	for {
 		s.mu.Lock()
 		ps := s.ps
@@ -213,16 +228,9 @@ func (s *Store) listen(ctx context.Context) {
 			}
 			// A broken connection, or a ping not answered: start afresh.
 			pinged = false
-			if !down {
-				down = true
-				s.healthy.Store(false)
-				s.log.Warn("session store: lost the Redis connection; strict session checks answer from the local cache, sign-in and refresh fail until it is back", "error", err)
-			}
-			s.resubscribe(ctx)
-			if !sleep(ctx, backoff) {
+			if !retry("session store: lost the Redis connection; strict session checks answer from the local cache, sign-in and refresh fail until it is back", err) {
 				return
 			}
-			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
 		pinged = false
@@ -232,16 +240,9 @@ func (s *Store) listen(ctx context.Context) {
 				continue
 			}
 			if err := s.resync(ctx); err != nil {
-				if !down {
-					down = true
-					s.healthy.Store(false)
-				}
-				s.log.Warn("session store: cannot resynchronise the session cache with Redis", "error", err)
-				s.resubscribe(ctx)
-				if !sleep(ctx, backoff) {
+				if !retry("session store: cannot resynchronise the session cache with Redis", err) {
 					return
 				}
-				backoff = min(2*backoff, maxBackoff)
 				continue
 			}
 			backoff = startBackoff
