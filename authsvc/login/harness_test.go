@@ -1,7 +1,6 @@
 package login
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -30,6 +29,7 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
 	"github.com/jwtgate/jwtgate/authsvc/session"
+	"github.com/jwtgate/jwtgate/internal/testproc"
 )
 
 const (
@@ -50,17 +50,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuffer = testproc.SyncBuffer
 
 var (
 	signingPEMOnce sync.Once

@@ -33,7 +33,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/jwtgate/jwtgate/test/internal/testproc"
+	"github.com/jwtgate/jwtgate/internal/testproc"
 	"golang.org/x/crypto/bcrypt"
 )
 

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/jwtgate/jwtgate/test/internal/testproc"
+	"github.com/jwtgate/jwtgate/internal/testproc"
 )
 
 const (

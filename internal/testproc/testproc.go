@@ -1,15 +1,18 @@
 // Package testproc starts the real programs the process-level tests drive
 // (jwtgate, nginx, redis-server) and stops them when a test ends. It is shared
-// by test/e2e and test/fault.
+// by the process-level tests (test/e2e, test/fault) and, for its small helpers,
+// by other packages' tests.
 package testproc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -160,4 +163,23 @@ func run(m *testing.M, name string, setup func(repoRoot, jwtgateBin, dir string)
 		return 0, err
 	}
 	return m.Run(), nil
+}
+
+// SyncBuffer is a bytes.Buffer that a program's output and a test may use at
+// once.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
