@@ -13,6 +13,10 @@ HELM_VERSION ?= v3.22.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 
+# `$(PHASE) name cmd...` runs one phase of make test and prints how long it took
+# (hack/phase.sh); a failed phase fails make as the command alone would.
+PHASE := hack/phase.sh
+
 .PHONY: all
 all: build
 
@@ -58,11 +62,19 @@ verify: generate manifests ## Fail if generated files (deepcopy, CRD, RBAC) are 
 deps: ## Install the Debian packages the tests start for real (nginx, redis-server, wrk, chromium) when missing; as root.
 	hack/install-deps.sh
 
-test: deps lint verify envtest-bins helm ## Run every test: unit, envtest (real kube-apiserver + etcd), Redis, chart checks, nginx + browser end-to-end.
-	HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" $(GO) test -count=1 ./...
-	@$(MAKE) --no-print-directory e2e
-	@$(MAKE) --no-print-directory fault
-	hack/fuzz.sh $(or $(CI_FUZZTIME),300x)
+# Each phase runs through $(PHASE), which prints its time; the table of all of
+# them comes at the end (and after a failed phase). Add a phase the same way.
+test: ## Run every test: unit, envtest (real kube-apiserver + etcd), Redis, chart checks, nginx + browser end-to-end, faults, fuzz.
+	@$(PHASE) --start
+	@$(PHASE) deps $(MAKE) --no-print-directory deps
+	@$(PHASE) lint $(MAKE) --no-print-directory lint
+	@$(PHASE) verify $(MAKE) --no-print-directory verify
+	@$(PHASE) envtest-bins $(MAKE) --no-print-directory envtest-bins helm
+	@$(PHASE) go-test env HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" $(GO) test -count=1 ./...
+	@$(PHASE) e2e $(MAKE) --no-print-directory e2e
+	@$(PHASE) fault $(MAKE) --no-print-directory fault
+	@$(PHASE) fuzz hack/fuzz.sh $(or $(CI_FUZZTIME),300x)
+	@$(PHASE) --summary
 
 .PHONY: fault
 fault: ## Fault tests as processes: keys rotated under load in serve, SIGTERM under load behind nginx, revocation across two replicas over a real Redis stopped and restarted (controller faults run in ./controllers).
