@@ -3,17 +3,15 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
-	"log/slog"
-
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
-
-	"github.com/jwtgate/jwtgate/authsvc/telemetry"
 )
 
 // Defaults of APIServerProbe.
@@ -40,11 +38,16 @@ type APIServerProbe struct {
 
 	lastContact atomic.Int64 // unix nanoseconds; 0 before the first success
 	failing     atomic.Bool
+
+	contactGauge prometheus.Gauge       // nil: no metrics
+	probes       *prometheus.CounterVec // by result: ok, error
 }
 
 // NewAPIServerProbe returns a probe of the API server cfg points at. interval 0
-// means DefaultAPIProbeInterval.
-func NewAPIServerProbe(cfg *rest.Config, interval time.Duration, log *slog.Logger) (*APIServerProbe, error) {
+// means DefaultAPIProbeInterval. Its metrics
+// (jwtgate_apiserver_last_contact_timestamp_seconds,
+// jwtgate_apiserver_probes_total) are registered with reg; nil: none.
+func NewAPIServerProbe(cfg *rest.Config, interval time.Duration, log *slog.Logger, reg prometheus.Registerer) (*APIServerProbe, error) {
 	c := rest.CopyConfig(cfg)
 	c.Timeout = DefaultAPIProbeTimeout
 	// The probe reads raw bytes; the REST client still wants these.
@@ -60,7 +63,39 @@ func NewAPIServerProbe(cfg *rest.Config, interval time.Duration, log *slog.Logge
 	if interval <= 0 {
 		interval = DefaultAPIProbeInterval
 	}
-	return &APIServerProbe{client: client, interval: interval, timeout: DefaultAPIProbeTimeout, log: log}, nil
+	p := &APIServerProbe{client: client, interval: interval, timeout: DefaultAPIProbeTimeout, log: log}
+	if reg != nil {
+		p.contactGauge = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jwtgate_apiserver_last_contact_timestamp_seconds",
+			Help: "Unix time of the last successful call to the kube-apiserver by the controller's probe. Decisions serve the snapshot of that time while the API server is unreachable: alert on time() - this.",
+		})
+		p.probes = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jwtgate_apiserver_probes_total",
+			Help: "The controller's periodic kube-apiserver probes by result (ok, error).",
+		}, []string{"result"})
+		p.probes.WithLabelValues("ok")
+		p.probes.WithLabelValues("error")
+		if err := reg.Register(p.contactGauge); err != nil {
+			return nil, fmt.Errorf("API server probe: %w", err)
+		}
+		if err := reg.Register(p.probes); err != nil {
+			return nil, fmt.Errorf("API server probe: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// contact records a probe in the metrics: on success, its time.
+func (p *APIServerProbe) contact(ok bool, at time.Time) {
+	if p.probes == nil {
+		return
+	}
+	if ok {
+		p.probes.WithLabelValues("ok").Inc()
+		p.contactGauge.Set(float64(at.UnixNano()) / 1e9)
+		return
+	}
+	p.probes.WithLabelValues("error").Inc()
 }
 
 // NeedLeaderElection: every replica serves decisions, so every replica probes.
@@ -100,14 +135,14 @@ func (p *APIServerProbe) probe(ctx context.Context, started time.Time) {
 	if err == nil {
 		prev := p.LastContact()
 		p.lastContact.Store(now.UnixNano())
-		telemetry.APIServerContact(true, now)
+		p.contact(true, now)
 		if p.failing.Swap(false) {
 			p.log.Info("kube-apiserver reachable again; informers resync and policies catch up",
 				"outage_at_least", now.Sub(prev).Round(time.Second).String())
 		}
 		return
 	}
-	telemetry.APIServerContact(false, now)
+	p.contact(false, now)
 	p.failing.Store(true)
 	last := p.LastContact()
 	if last.IsZero() {

@@ -23,7 +23,6 @@ import (
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
-	"github.com/jwtgate/jwtgate/authsvc/telemetry"
 )
 
 // Defaults of AuthPolicyReconciler's optional fields.
@@ -130,7 +129,7 @@ func (r *AuthPolicyReconciler) reconcileNormal(ctx context.Context, ap *v1alpha1
 	if ce != nil {
 		msg := problemsMessage(ce.Problems) + "; " + r.servingNote(key)
 		log.Info("policy does not compile; not published", "problems", ce.Error())
-		telemetry.CompileError(key, ce.Reason())
+		r.Store.Metrics().CompileError(key, ce.Reason())
 		r.setReady(ap, metav1.ConditionFalse, ce.Reason(), msg)
 		// Invalid input: no hot requeue. A change to the policy or a Secret it
 		// references triggers the next reconcile.
@@ -169,7 +168,7 @@ func (r *AuthPolicyReconciler) reconcileNormal(ctx context.Context, ap *v1alpha1
 // reconcileDelete removes a policy that no longer exists: its decisions deny at
 // once (403, no policy).
 func (r *AuthPolicyReconciler) reconcileDelete(ctx context.Context, key string) {
-	telemetry.PolicyDeleted(key)
+	r.Store.Metrics().Deleted(key)
 	old := r.Store.Current(key)
 	if old == nil {
 		return
@@ -267,7 +266,7 @@ func (r *AuthPolicyReconciler) servingNote(key string) string {
 }
 
 func (r *AuthPolicyReconciler) setReady(ap *v1alpha1.AuthPolicy, status metav1.ConditionStatus, reason, msg string) {
-	telemetry.PolicyReady(ap.Namespace+"/"+ap.Name, status == metav1.ConditionTrue)
+	r.Store.Metrics().Ready(ap.Namespace+"/"+ap.Name, status == metav1.ConditionTrue)
 	if len(msg) > maxConditionMessage {
 		msg = msg[:maxConditionMessage-3] + "..."
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,7 +30,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
@@ -104,7 +104,7 @@ func TestAPIServerOutage(t *testing.T) {
 	if got := r.probe.LastContact(); !got.Equal(lastContact) {
 		t.Errorf("last contact moved during the outage: %s -> %s", lastContact, got)
 	}
-	ts := gaugeValue(t, "jwtgate_apiserver_last_contact_timestamp_seconds", nil)
+	ts := gaugeValue(t, r.reg, "jwtgate_apiserver_last_contact_timestamp_seconds", nil)
 	if age := time.Since(time.Unix(0, int64(ts*1e9))); age < 3*time.Second {
 		t.Errorf("jwtgate_apiserver_last_contact_timestamp_seconds is %s old after 4 s of outage", age)
 	}
@@ -405,7 +405,7 @@ func TestJWKSFaultsKeepLastGood(t *testing.T) {
 	if got := r.decide(ns, "idp", "/orders", tok); got != http.StatusOK {
 		t.Fatalf("with the JWKS served: decision %d, want 200", got)
 	}
-	if v := gaugeValue(t, "jwtgate_policy_ready", map[string]string{"policy": ns + "/idp"}); v != 1 {
+	if v := gaugeValue(t, r.reg, "jwtgate_policy_ready", map[string]string{"policy": ns + "/idp"}); v != 1 {
 		t.Errorf("jwtgate_policy_ready{policy=%s/idp} = %v, want 1", ns, v)
 	}
 
@@ -417,10 +417,10 @@ func TestJWKSFaultsKeepLastGood(t *testing.T) {
 		{"reset", "network"},
 	} {
 		mode.Store(tc.mode)
-		before := counterValue(t, "jwtgate_jwks_fetches_total", map[string]string{"result": tc.result})
+		before := counterValue(t, r.reg, "jwtgate_jwks_fetches_total", map[string]string{"result": tc.result})
 		start := time.Now()
 		// Two failed fetches of this kind, decisions checked all along.
-		for counterValue(t, "jwtgate_jwks_fetches_total", map[string]string{"result": tc.result}) < before+2 {
+		for counterValue(t, r.reg, "jwtgate_jwks_fetches_total", map[string]string{"result": tc.result}) < before+2 {
 			if got := r.decide(ns, "idp", "/orders", tok); got != http.StatusOK {
 				t.Fatalf("JWKS server %s: decision %d, want 200 from the last good keys", tc.mode, got)
 			}
@@ -435,12 +435,12 @@ func TestJWKSFaultsKeepLastGood(t *testing.T) {
 		}
 		t.Logf("JWKS server %-9s: 2 fetches counted as %-11s in %s, decisions 200 throughout", tc.mode, tc.result, took.Round(time.Millisecond))
 		mode.Store("ok")
-		okBefore := counterValue(t, "jwtgate_jwks_fetches_total", map[string]string{"result": "ok"})
+		okBefore := counterValue(t, r.reg, "jwtgate_jwks_fetches_total", map[string]string{"result": "ok"})
 		eventually(t, "a good fetch after "+tc.mode, func() (bool, string) {
-			return counterValue(t, "jwtgate_jwks_fetches_total", map[string]string{"result": "ok"}) > okBefore, "no ok fetch"
+			return counterValue(t, r.reg, "jwtgate_jwks_fetches_total", map[string]string{"result": "ok"}) > okBefore, "no ok fetch"
 		})
 	}
-	if age := gaugeValue(t, "jwtgate_jwks_age_seconds", map[string]string{"host": "127.0.0.1"}); age < 0 || age > 5 {
+	if age := gaugeValue(t, r.reg, "jwtgate_jwks_age_seconds", map[string]string{"host": "127.0.0.1"}); age < 0 || age > 5 {
 		t.Errorf("jwtgate_jwks_age_seconds{host=127.0.0.1} = %v after a good fetch", age)
 	}
 
@@ -459,10 +459,10 @@ func TestJWKSFaultsKeepLastGood(t *testing.T) {
 	if got := r.decide(ns, "fresh", "/orders", tok); got != http.StatusUnauthorized {
 		t.Errorf("policy whose JWKS never loaded: decision %d, want 401 (fail closed)", got)
 	}
-	if v := gaugeValue(t, "jwtgate_policy_ready", map[string]string{"policy": ns + "/fresh"}); v != 0 {
+	if v := gaugeValue(t, r.reg, "jwtgate_policy_ready", map[string]string{"policy": ns + "/fresh"}); v != 0 {
 		t.Errorf("jwtgate_policy_ready{policy=%s/fresh} = %v, want 0", ns, v)
 	}
-	if v := gaugeValue(t, "jwtgate_jwks_unloaded", nil); v < 1 {
+	if v := gaugeValue(t, r.reg, "jwtgate_jwks_unloaded", nil); v < 1 {
 		t.Errorf("jwtgate_jwks_unloaded = %v, want at least 1", v)
 	}
 }
@@ -585,11 +585,11 @@ func httpStatus(t *testing.T, u string) int {
 	return resp.StatusCode
 }
 
-// metric finds one series in controller-runtime's registry (where jwtgate's
-// metrics live) by name and labels; nil when absent.
-func metric(t *testing.T, name string, labels map[string]string) *dto.Metric {
+// metric finds one series in a replica's registry by name and labels; nil
+// when absent.
+func metric(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) *dto.Metric {
 	t.Helper()
-	mfs, err := ctrlmetrics.Registry.Gather()
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,16 +616,16 @@ func metric(t *testing.T, name string, labels map[string]string) *dto.Metric {
 	return nil
 }
 
-func counterValue(t *testing.T, name string, labels map[string]string) float64 {
-	if m := metric(t, name, labels); m != nil {
+func counterValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
+	if m := metric(t, reg, name, labels); m != nil {
 		return m.GetCounter().GetValue()
 	}
 	return 0
 }
 
-func gaugeValue(t *testing.T, name string, labels map[string]string) float64 {
+func gaugeValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
-	m := metric(t, name, labels)
+	m := metric(t, reg, name, labels)
 	if m == nil {
 		t.Fatalf("no %s%v in the registry", name, labels)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -129,6 +130,7 @@ type replica struct {
 	mgr   manager.Manager
 	rec   *controllers.AuthPolicyReconciler
 	store *policy.Store
+	reg   *prometheus.Registry // the replica's metrics, as the process registry holds them in production
 	mux   http.Handler
 	probe *controllers.APIServerProbe // when replicaOptions.probeInterval is set
 	elect *controllers.LeaderElector  // when replicaOptions.leaderElect is set
@@ -207,7 +209,12 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 		}
 		leader = elect
 	}
+	reg := prometheus.NewRegistry()
 	store := policy.NewStore()
+	store.UseMetrics(policy.NewMetrics(reg))
+	if o.remotes.Metrics == nil {
+		o.remotes.Metrics = keys.NewMetrics(reg)
+	}
 	rec := &controllers.AuthPolicyReconciler{
 		Client:       mgr.GetClient(),
 		SecretReader: mgr.GetAPIReader(),
@@ -232,7 +239,7 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 	}
 	var probe *controllers.APIServerProbe
 	if o.probeInterval > 0 {
-		probe, err = controllers.NewAPIServerProbe(cfg, o.probeInterval, o.probeLog)
+		probe, err = controllers.NewAPIServerProbe(cfg, o.probeInterval, o.probeLog, reg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,6 +254,7 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 		mgr:    mgr,
 		rec:    rec,
 		store:  store,
+		reg:    reg,
 		mux:    server.NewMux(server.Options{Store: store, Log: slog.New(slog.DiscardHandler)}),
 		cancel: cancel,
 		done:   make(chan error, 1),

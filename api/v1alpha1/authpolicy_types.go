@@ -348,7 +348,3 @@ type AuthPolicyList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []AuthPolicy `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&AuthPolicy{}, &AuthPolicyList{})
-}

@@ -36,7 +36,7 @@ func (c *clock) Advance(d time.Duration) {
 type fixture struct {
 	clock   *clock
 	store   *session.Memory
-	records *MemoryRecords
+	records *session.MemoryRecords
 	logs    *bytes.Buffer
 	srv     *httptest.Server
 }
@@ -46,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 	st := &session.Memory{Now: c.Now}
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	rec := &MemoryRecords{Log: log, Sessions: st, Now: c.Now}
+	rec := &session.MemoryRecords{Log: log, Sessions: st, Now: c.Now}
 	h := &Handler{Store: st, Records: rec, Token: []byte(testToken), Logger: log, Now: c.Now}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -60,7 +60,7 @@ func (f *fixture) signIn(t *testing.T, policy, user string) (session.Session, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.records.Record(ctx, Event{Time: f.clock.Now(), Kind: EventIssued, Policy: policy, User: user, Session: s.ID, By: ByUser, Client: "192.0.2.1", Expires: s.Expires})
+	f.records.Record(ctx, session.Event{Time: f.clock.Now(), Kind: session.EventIssued, Policy: policy, User: user, Session: s.ID, By: session.ByUser, Client: "192.0.2.1", Expires: s.Expires})
 	return s, tok
 }
 
@@ -209,7 +209,7 @@ func TestRevokeAndRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.records.Record(ctx, Event{Time: f.clock.Now(), Kind: EventRefreshed, Policy: "shop/shop", User: "alice", Session: r.ID, By: ByUser, Expires: r.Expires})
+	f.records.Record(ctx, session.Event{Time: f.clock.Now(), Kind: session.EventRefreshed, Policy: "shop/shop", User: "alice", Session: r.ID, By: session.ByUser, Expires: r.Expires})
 
 	// One session, by id; the user is found in the records.
 	f.clock.Advance(time.Minute)
@@ -245,19 +245,19 @@ func TestRevokeAndRecord(t *testing.T) {
 
 	// The record.
 	code, out = f.do(t, http.MethodGet, TokensPath+"?policy=shop/shop&sub=alice", auth, "")
-	var rec UserRecord
+	var rec session.UserRecord
 	if code != http.StatusOK || json.Unmarshal(out, &rec) != nil {
 		t.Fatalf("tokens: %d %s", code, out)
 	}
 	if rec.Policy != "shop/shop" || rec.User != "alice" || len(rec.Sessions) != 2 {
 		t.Fatalf("record %s", out)
 	}
-	byID := map[string]SessionRecord{}
+	byID := map[string]session.SessionRecord{}
 	for _, s := range rec.Sessions {
 		byID[s.ID] = s
 	}
 	s1, s2 := byID[a1.ID], byID[a2.ID]
-	if s1.Alive || s1.Refreshes != 1 || s1.EndedBy != ByAdmin || s1.Client != "192.0.2.1" || !s1.LastUsed.Equal(r.Refreshed) || s1.Issued.IsZero() {
+	if s1.Alive || s1.Refreshes != 1 || s1.EndedBy != session.ByAdmin || s1.Client != "192.0.2.1" || !s1.LastUsed.Equal(r.Refreshed) || s1.Issued.IsZero() {
 		t.Fatalf("session 1 %+v", s1)
 	}
 	if s2.Alive || s2.EndedBy != "admin:jane" || s2.EndReason != "lost laptop" || s2.Refreshes != 0 {
@@ -271,7 +271,7 @@ func TestRevokeAndRecord(t *testing.T) {
 		kinds = append(kinds, e.Kind)
 	}
 	// newest first: user revocation, session revocations (twice), refresh, two sign-ins
-	want := []string{EventRevoked, EventRevoked, EventRevoked, EventRefreshed, EventIssued, EventIssued}
+	want := []string{session.EventRevoked, session.EventRevoked, session.EventRevoked, session.EventRefreshed, session.EventIssued, session.EventIssued}
 	if strings.Join(kinds, ",") != strings.Join(want, ",") {
 		t.Fatalf("events %v, want %v", kinds, want)
 	}
@@ -290,35 +290,6 @@ func TestRevokeAndRecord(t *testing.T) {
 	code, out = f.do(t, http.MethodGet, TokensPath+"?policy=shop/shop&sub=nobody", auth, "")
 	if code != http.StatusOK || !strings.Contains(string(out), `"sessions": []`) || !strings.Contains(string(out), `"events": []`) {
 		t.Fatalf("unknown user: %d %s", code, out)
-	}
-}
-
-func TestMemoryRecordsBounds(t *testing.T) {
-	c := &clock{t: time.Unix(1_800_000_000, 0)}
-	m := &MemoryRecords{EventsPerUser: 3, MaxUsers: 2, RecordTTL: time.Hour, Now: c.Now}
-	for i := range 5 {
-		m.Record(ctx, Event{Kind: EventIssued, Policy: "p/p", User: "alice", Session: string(rune('a' + i))})
-	}
-	rec, _ := m.UserRecord(ctx, "p/p", "alice")
-	if len(rec.Events) != 3 || rec.Events[0].Session != "e" {
-		t.Fatalf("events kept: %+v", rec.Events)
-	}
-	if u, _ := m.SessionUser(ctx, "p/p", "e"); u != "alice" {
-		t.Fatalf("SessionUser = %q", u)
-	}
-	c.Advance(time.Second)
-	m.Record(ctx, Event{Kind: EventIssued, Policy: "p/p", User: "bob", Session: "x"})
-	c.Advance(time.Second)
-	m.Record(ctx, Event{Kind: EventIssued, Policy: "p/p", User: "carol", Session: "y"})
-	if rec, _ := m.UserRecord(ctx, "p/p", "alice"); len(rec.Events) != 0 {
-		t.Fatal("the least recently recorded user was not forgotten past MaxUsers")
-	}
-	if u, _ := m.SessionUser(ctx, "p/p", "e"); u != "" {
-		t.Fatal("a forgotten user's sessions are still indexed")
-	}
-	c.Advance(2 * time.Hour)
-	if rec, _ := m.UserRecord(ctx, "p/p", "carol"); len(rec.Events) != 0 {
-		t.Fatal("events older than RecordTTL are still answered")
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/jwtgate/jwtgate/authsvc/session"
 )
 
 // Client calls the admin API (jwtgate revoke).
@@ -76,8 +78,8 @@ func (c *Client) Revoke(ctx context.Context, r RevokeRequest) (RevokeResult, err
 }
 
 // Tokens calls GET /admin/tokens.
-func (c *Client) Tokens(ctx context.Context, policy, user string) (UserRecord, error) {
-	var rec UserRecord
+func (c *Client) Tokens(ctx context.Context, policy, user string) (session.UserRecord, error) {
+	var rec session.UserRecord
 	err := c.do(ctx, http.MethodGet, TokensPath, url.Values{"policy": {policy}, "sub": {user}}, nil, &rec)
 	return rec, err
 }

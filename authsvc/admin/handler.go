@@ -1,3 +1,7 @@
+// Package admin serves jwtgate's admin API (POST /admin/revoke, GET
+// /admin/tokens) on its own listener, and is its client (jwtgate revoke). It
+// is only the HTTP face: sessions and their token records live in
+// authsvc/session, which knows nothing of this package.
 package admin
 
 import (
@@ -43,8 +47,8 @@ const (
 // (--admin-bind-address); every request needs Authorization: Bearer Token.
 type Handler struct {
 	Store   session.Store
-	Records Records // may be nil: events are then only logged
-	Token   []byte  // the admin token (LoadToken); shorter than MinTokenLen refuses every request
+	Records session.Records // may be nil: events are then only logged
+	Token   []byte          // the admin token (LoadToken); shorter than MinTokenLen refuses every request
 	Logger  *slog.Logger
 	Now     func() time.Time // nil: time.Now
 }
@@ -214,7 +218,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	// The revocation completes even when the admin's client goes away.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), revokeTimeout)
 	defer cancel()
-	by := ByAdmin
+	by := session.ByAdmin
 	if req.By != "" {
 		by += ":" + req.By
 	}
@@ -222,7 +226,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	if reason == "" {
 		reason = "revoked by an admin"
 	}
-	ev := Event{Time: h.now(), Kind: EventRevoked, Policy: req.Policy, User: req.User, Session: req.Session, By: by, Reason: reason, Client: r.RemoteAddr}
+	ev := session.Event{Time: h.now(), Kind: session.EventRevoked, Policy: req.Policy, User: req.User, Session: req.Session, By: by, Reason: reason, Client: r.RemoteAddr}
 	res := RevokeResult{Policy: req.Policy, User: req.User, Session: req.Session}
 	if req.User != "" {
 		n, err := h.Store.EndUser(ctx, req.Policy, req.User)

@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
-
-	"github.com/jwtgate/jwtgate/authsvc/telemetry"
 )
 
 // Defaults of RemoteOptions.
@@ -52,6 +50,8 @@ type RemoteOptions struct {
 	HTTPSOnly bool
 	// Logger receives fetch failures and key changes. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics counts fetches and tracks key-set ages (NewMetrics); nil: none.
+	Metrics *Metrics
 }
 
 func (o RemoteOptions) withDefaults() RemoteOptions {
@@ -210,7 +210,7 @@ func (r *Remote) Refresh(ctx context.Context) error {
 	r.lastAttempt.Store(time.Now().UnixNano())
 
 	keys, ignored, err := r.fetch(ctx)
-	telemetry.JWKSFetch(fetchResult(err))
+	r.opts.Metrics.fetched(fetchResult(err))
 	if err != nil {
 		err = fmt.Errorf("jwksURL %s: %w", r.redacted, err)
 		r.lastErr.Store(&err)
@@ -254,14 +254,14 @@ func (r *Remote) fetch(ctx context.Context) ([]Key, []error, error) {
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fetchFailure(telemetry.FetchHTTPError, fmt.Errorf("GET: status %d %s, want 200", resp.StatusCode, http.StatusText(resp.StatusCode)))
+		return nil, nil, fetchFailure(FetchHTTPError, fmt.Errorf("GET: status %d %s, want 200", resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, r.opts.MaxBytes+1))
 	if err != nil {
 		return nil, nil, fetchFailure(networkOrTimeout(err), fmt.Errorf("reading the response: %w", redactURLError(err)))
 	}
 	if int64(len(body)) > r.opts.MaxBytes {
-		return nil, nil, fetchFailure(telemetry.FetchTooLarge, fmt.Errorf("response is larger than %d bytes", r.opts.MaxBytes))
+		return nil, nil, fetchFailure(FetchTooLarge, fmt.Errorf("response is larger than %d bytes", r.opts.MaxBytes))
 	}
 	// Entries jwx cannot parse (a key type it does not know, an RSA key
 	// that is too small) are kept as unsupported placeholders and then
@@ -271,11 +271,11 @@ func (r *Remote) fetch(ctx context.Context) ([]Key, []error, error) {
 		// jwx errors may quote parts of the document: log them for the
 		// operator, keep them out of LastError (which status shows).
 		r.opts.Logger.Debug("JWKS parse error", "url", r.redacted, "error", err)
-		return nil, nil, fetchFailure(telemetry.FetchInvalid, fmt.Errorf("response (%d bytes, Content-Type %q) is not a JWKS", len(body), resp.Header.Get("Content-Type")))
+		return nil, nil, fetchFailure(FetchInvalid, fmt.Errorf("response (%d bytes, Content-Type %q) is not a JWKS", len(body), resp.Header.Get("Content-Type")))
 	}
 	keys, ignored, err := keysFromJWKSet(set, false)
 	if err != nil {
-		return nil, ignored, fetchFailure(telemetry.FetchInvalid, fmt.Errorf("JWKS: %w", err))
+		return nil, ignored, fetchFailure(FetchInvalid, fmt.Errorf("JWKS: %w", err))
 	}
 	return keys, ignored, nil
 }
@@ -295,21 +295,21 @@ func fetchFailure(result string, err error) error { return &fetchError{result: r
 // fetchResult is the metric result of a fetch's error (nil: ok).
 func fetchResult(err error) string {
 	if err == nil {
-		return telemetry.FetchOK
+		return FetchOK
 	}
 	var fe *fetchError
 	if errors.As(err, &fe) {
 		return fe.result
 	}
-	return telemetry.FetchNetwork
+	return FetchNetwork
 }
 
 func networkOrTimeout(err error) string {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return telemetry.FetchTimeout
+		return FetchTimeout
 	}
-	return telemetry.FetchNetwork
+	return FetchNetwork
 }
 
 // redactURLError drops the URL (which may hold credentials) from the
@@ -476,7 +476,7 @@ func (rs *Remotes) Get(rawURL string) (*Remote, error) {
 	}
 	ctx, stop := context.WithCancel(rs.ctx)
 	rs.m[rawURL] = &remoteEntry{r: r, stop: stop, lastGet: rs.now()}
-	untrack := telemetry.TrackKeySet(r) // jwtgate_jwks_age_seconds
+	untrack := rs.opts.Metrics.track(r) // jwtgate_jwks_age_seconds
 	go func() {
 		defer untrack()
 		r.Run(ctx)

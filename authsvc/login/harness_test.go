@@ -24,7 +24,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
-	"github.com/jwtgate/jwtgate/authsvc/admin"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
@@ -80,7 +79,7 @@ type harness struct {
 	store    *policy.Store
 	sessions *session.Memory // the in-memory store (also behind cfg.sessions' wrapper)
 	used     session.Store   // the store the handler uses
-	records  admin.Records   // nil unless cfg.records
+	records  session.Records // nil unless cfg.records
 	ap       *v1alpha1.AuthPolicy
 	h        *Handler
 	mux      http.Handler
@@ -98,7 +97,7 @@ type harnessConfig struct {
 	sessions func(m *session.Memory, clock *fakeClock) session.Store
 	// records, when set, makes the token records the handler keeps, given the
 	// store it uses and the log the harness captures; nil: none.
-	records func(s session.Store, clock *fakeClock, log *slog.Logger) admin.Records
+	records func(s session.Store, clock *fakeClock, log *slog.Logger) session.Records
 }
 
 func newHarness(t testing.TB, cfg harnessConfig) *harness {
@@ -147,7 +146,7 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	var records admin.Records
+	var records session.Records
 	if cfg.records != nil {
 		records = cfg.records(used, clock, log)
 	}

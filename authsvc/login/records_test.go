@@ -11,25 +11,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtgate/jwtgate/authsvc/admin"
 	"github.com/jwtgate/jwtgate/authsvc/session"
 )
 
 // memoryRecords keeps the records in this process, writing audit lines to the
 // harness's log, with the harness's clock.
-func memoryRecords(s session.Store, clock *fakeClock, log *slog.Logger) admin.Records {
-	return &admin.MemoryRecords{Log: log, Sessions: s, Now: clock.Now}
+func memoryRecords(s session.Store, clock *fakeClock, log *slog.Logger) session.Records {
+	return &session.MemoryRecords{Log: log, Sessions: s, Now: clock.Now}
 }
 
 // eventsOf returns the records of a user, oldest first.
-func eventsOf(t *testing.T, hs *harness, user string) []admin.Event {
+func eventsOf(t *testing.T, hs *harness, user string) []session.Event {
 	t.Helper()
 	rec, err := hs.records.UserRecord(context.Background(), "shop/shop", user)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev := rec.Events // newest first
-	out := make([]admin.Event, len(ev))
+	out := make([]session.Event, len(ev))
 	for i, e := range ev {
 		out[len(ev)-1-i] = e
 	}
@@ -54,7 +53,7 @@ func auditLines(t *testing.T, logs string) []map[string]any {
 
 type wantEvent struct{ kind, by, reason string }
 
-func checkEvents(t *testing.T, got []admin.Event, user, sid string, want ...wantEvent) {
+func checkEvents(t *testing.T, got []session.Event, user, sid string, want ...wantEvent) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d events %+v, want %d %+v", len(got), got, len(want), want)
@@ -67,7 +66,7 @@ func checkEvents(t *testing.T, got []admin.Event, user, sid string, want ...want
 		if e.Time.IsZero() || e.Client == "" {
 			t.Errorf("event %d: %+v lacks its time or client", i, e)
 		}
-		if (e.Kind == admin.EventIssued || e.Kind == admin.EventRefreshed) && e.Expires.IsZero() {
+		if (e.Kind == session.EventIssued || e.Kind == session.EventRefreshed) && e.Expires.IsZero() {
 			t.Errorf("event %d: %+v lacks the refresh token's end", i, e)
 		}
 	}
@@ -95,7 +94,7 @@ func TestTokenRecords(t *testing.T) {
 	}
 	sid := sidOf(t, hs, cookieOf(b, "/", "jwtgate_access"))
 	issued := eventsOf(t, hs, "alice")
-	checkEvents(t, issued, "alice", sid, wantEvent{admin.EventIssued, admin.ByUser, ""})
+	checkEvents(t, issued, "alice", sid, wantEvent{session.EventIssued, session.ByUser, ""})
 	if want := hs.clock.Now().Add(336 * time.Hour); !issued[0].Expires.Equal(want) {
 		t.Errorf("issued: expires %v, want the refresh token's end %v", issued[0].Expires, want)
 	}
@@ -112,16 +111,16 @@ func TestTokenRecords(t *testing.T) {
 	}
 	ev := eventsOf(t, hs, "alice")
 	checkEvents(t, ev, "alice", sid,
-		wantEvent{admin.EventIssued, admin.ByUser, ""},
-		wantEvent{admin.EventRefreshed, admin.ByUser, ""},
-		wantEvent{admin.EventRefreshed, admin.ByUser, ""},
-		wantEvent{admin.EventRevoked, admin.ByUser, "sign-out"},
+		wantEvent{session.EventIssued, session.ByUser, ""},
+		wantEvent{session.EventRefreshed, session.ByUser, ""},
+		wantEvent{session.EventRefreshed, session.ByUser, ""},
+		wantEvent{session.EventRevoked, session.ByUser, "sign-out"},
 	)
 	if want := hs.clock.Now().Add(336 * time.Hour); !ev[2].Expires.Equal(want) {
 		t.Errorf("refreshed: expires %v, want the new refresh token's end %v", ev[2].Expires, want)
 	}
 	rec, _ := hs.records.UserRecord(context.Background(), "shop/shop", "alice")
-	if len(rec.Sessions) != 1 || rec.Sessions[0].Alive || rec.Sessions[0].Refreshes != 2 || rec.Sessions[0].EndedBy != admin.ByUser || rec.Sessions[0].EndReason != "sign-out" {
+	if len(rec.Sessions) != 1 || rec.Sessions[0].Alive || rec.Sessions[0].Refreshes != 2 || rec.Sessions[0].EndedBy != session.ByUser || rec.Sessions[0].EndReason != "sign-out" {
 		t.Errorf("alice's record after sign-out: %+v", rec.Sessions)
 	}
 
@@ -143,10 +142,10 @@ func TestTokenRecords(t *testing.T) {
 		t.Fatalf("replay after the grace: %d", code)
 	}
 	checkEvents(t, eventsOf(t, hs, "bob"), "bob", bsid,
-		wantEvent{admin.EventIssued, admin.ByUser, ""},
-		wantEvent{admin.EventRefreshed, admin.ByUser, ""},
-		wantEvent{admin.EventRefused, admin.BySystem, "refresh token reused"},
-		wantEvent{admin.EventRevoked, admin.BySystem, "refresh token reused"},
+		wantEvent{session.EventIssued, session.ByUser, ""},
+		wantEvent{session.EventRefreshed, session.ByUser, ""},
+		wantEvent{session.EventRefused, session.BySystem, "refresh token reused"},
+		wantEvent{session.EventRevoked, session.BySystem, "refresh token reused"},
 	)
 	// An unknown token leaves no record (it names nobody).
 	if code := refresh(strings.Repeat("A", 43)); code != http.StatusUnauthorized {
@@ -188,8 +187,8 @@ func TestTokenRecordsUserRemoved(t *testing.T) {
 	}
 	ev := eventsOf(t, hs, "bob")
 	checkEvents(t, ev, "bob", sid,
-		wantEvent{admin.EventIssued, admin.ByUser, ""},
-		wantEvent{admin.EventRevoked, admin.BySystem, ev[len(ev)-1].Reason},
+		wantEvent{session.EventIssued, session.ByUser, ""},
+		wantEvent{session.EventRevoked, session.BySystem, ev[len(ev)-1].Reason},
 	)
 	if ev[1].Reason == "" {
 		t.Error("the revocation of a removed user's session gives no reason")
@@ -197,14 +196,14 @@ func TestTokenRecordsUserRemoved(t *testing.T) {
 }
 
 // failingRecords fails every record after writing nothing.
-type failingRecords struct{ admin.MemoryRecords }
+type failingRecords struct{ session.MemoryRecords }
 
-func (*failingRecords) Record(context.Context, admin.Event) error {
+func (*failingRecords) Record(context.Context, session.Event) error {
 	return fmt.Errorf("%w: test", session.ErrUnavailable)
 }
 
 func TestRecordFailureDoesNotFailRequests(t *testing.T) {
-	hs := newHarness(t, harnessConfig{records: func(session.Store, *fakeClock, *slog.Logger) admin.Records { return &failingRecords{} }})
+	hs := newHarness(t, harnessConfig{records: func(session.Store, *fakeClock, *slog.Logger) session.Records { return &failingRecords{} }})
 	c := hs.browser()
 	resp, body := hs.do(c, http.MethodPost, LoginPath, strings.NewReader(`{"username":"alice","password":"`+alicePW+`"}`), jsonHeaders())
 	if resp.StatusCode != 200 {
@@ -379,7 +378,7 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 	// Nothing was recorded as ended or refused during the outage.
 	for _, e := range eventsOf(t, hs, "alice") {
-		if e.Kind == admin.EventRevoked || e.Kind == admin.EventRefused {
+		if e.Kind == session.EventRevoked || e.Kind == session.EventRefused {
 			t.Errorf("event %+v recorded during the outage", e)
 		}
 	}

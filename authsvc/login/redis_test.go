@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtgate/jwtgate/authsvc/admin"
 	"github.com/jwtgate/jwtgate/authsvc/session"
 	"github.com/jwtgate/jwtgate/authsvc/session/redisstore"
 )
@@ -88,7 +87,7 @@ func TestFlowOverRedis(t *testing.T) {
 			t.Cleanup(func() { st.Close() })
 			return st
 		},
-		records: func(s session.Store, _ *fakeClock, log *slog.Logger) admin.Records {
+		records: func(s session.Store, _ *fakeClock, log *slog.Logger) session.Records {
 			// The Redis store keeps the records; its audit lines go to its own
 			// Logger (nil here), so the harness's log holds the handler's lines.
 			return s.(*redisstore.Store)
@@ -147,9 +146,9 @@ func TestFlowOverRedis(t *testing.T) {
 		}
 	}
 	checkEvents(t, eventsOf(t, hs, "alice"), "alice", sid,
-		wantEvent{admin.EventIssued, admin.ByUser, ""},
-		wantEvent{admin.EventRefreshed, admin.ByUser, ""},
-		wantEvent{admin.EventRevoked, admin.ByUser, "sign-out"},
+		wantEvent{session.EventIssued, session.ByUser, ""},
+		wantEvent{session.EventRefreshed, session.ByUser, ""},
+		wantEvent{session.EventRevoked, session.ByUser, "sign-out"},
 	)
 
 	// bob, over the JSON API: a token replayed past the grace period ends his
@@ -173,13 +172,13 @@ func TestFlowOverRedis(t *testing.T) {
 		t.Fatal("bob's session survived the replay")
 	}
 	checkEvents(t, eventsOf(t, hs, "bob"), "bob", bsid,
-		wantEvent{admin.EventIssued, admin.ByUser, ""},
-		wantEvent{admin.EventRefreshed, admin.ByUser, ""},
-		wantEvent{admin.EventRefused, admin.BySystem, "refresh token reused"},
-		wantEvent{admin.EventRevoked, admin.BySystem, "refresh token reused"},
+		wantEvent{session.EventIssued, session.ByUser, ""},
+		wantEvent{session.EventRefreshed, session.ByUser, ""},
+		wantEvent{session.EventRefused, session.BySystem, "refresh token reused"},
+		wantEvent{session.EventRevoked, session.BySystem, "refresh token reused"},
 	)
 	rec, err := st.UserRecord(ctx, "shop/shop", "bob")
-	if err != nil || len(rec.Sessions) != 1 || rec.Sessions[0].Alive || rec.Sessions[0].EndedBy != admin.BySystem {
+	if err != nil || len(rec.Sessions) != 1 || rec.Sessions[0].Alive || rec.Sessions[0].EndedBy != session.BySystem {
 		t.Fatalf("bob's record: %+v %v", rec.Sessions, err)
 	}
 }

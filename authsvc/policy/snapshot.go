@@ -67,6 +67,7 @@ type Store struct {
 	gen       uint64
 	cur       atomic.Pointer[Snapshot]
 	onChange  []func(*Snapshot)
+	metrics   *Metrics
 }
 
 type storeEntry struct {
@@ -79,6 +80,23 @@ func NewStore() *Store {
 	s := &Store{entries: map[string]storeEntry{}}
 	s.publishLocked()
 	return s
+}
+
+// UseMetrics makes the store report jwtgate_policy_ready and
+// jwtgate_policy_compile_errors_total in m. Call it before the first
+// publication.
+func (s *Store) UseMetrics(m *Metrics) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.metrics = m
+}
+
+// Metrics returns the metrics given to UseMetrics (nil: none, and its methods
+// record nothing).
+func (s *Store) Metrics() *Metrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.metrics
 }
 
 // Load returns the current snapshot.

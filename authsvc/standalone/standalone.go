@@ -16,7 +16,6 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/filesource"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
-	"github.com/jwtgate/jwtgate/authsvc/telemetry"
 )
 
 // Loader compiles the files into the store, keeping the last good version of
@@ -56,12 +55,12 @@ func (l *Loader) Reload() []error {
 			return []error{err}
 		}
 	}
-	compiled, problems := Compile(bundle, l.Remotes, l.Cache)
+	compiled, problems := Compile(bundle, l.Remotes, l.Cache, l.Store.Metrics())
 	var errs []error
 	var publish []*policy.Policy
 	for _, ap := range bundle.Policies {
 		key := ap.Namespace + "/" + ap.Name
-		telemetry.PolicyReady(key, compiled[key] != nil)
+		l.Store.Metrics().Ready(key, compiled[key] != nil)
 		if p := compiled[key]; p != nil {
 			publish = append(publish, p)
 			l.lastGood[key] = p
@@ -75,7 +74,7 @@ func (l *Loader) Reload() []error {
 	for key := range l.lastGood {
 		if !containsPolicy(bundle, key) {
 			delete(l.lastGood, key)
-			telemetry.PolicyDeleted(key)
+			l.Store.Metrics().Deleted(key)
 		}
 	}
 	errs = append(problems, errs...)
@@ -95,7 +94,7 @@ func containsPolicy(b *filesource.Bundle, key string) bool {
 }
 
 // Compile compiles every policy of a bundle. Problems carry the file and field.
-func Compile(b *filesource.Bundle, remotes *keys.Remotes, cache *policy.TokenCache) (map[string]*policy.Policy, []error) {
+func Compile(b *filesource.Bundle, remotes *keys.Remotes, cache *policy.TokenCache, metrics *policy.Metrics) (map[string]*policy.Policy, []error) {
 	secretsByNS := map[string]map[string]*corev1.Secret{}
 	for _, s := range b.Secrets {
 		if secretsByNS[s.Namespace] == nil {
@@ -113,7 +112,7 @@ func Compile(b *filesource.Bundle, remotes *keys.Remotes, cache *policy.TokenCac
 			if errors.As(err, &ce) {
 				reason = ce.Reason()
 			}
-			telemetry.CompileError(ap.Namespace+"/"+ap.Name, reason)
+			metrics.CompileError(ap.Namespace+"/"+ap.Name, reason)
 			errs = append(errs, withLocation(b, ap, err)...)
 			continue
 		}
@@ -135,7 +134,7 @@ func Check(paths []string) []error {
 	}
 	// A signing Secret that serve would create in its state folder is not a problem.
 	addMissingSigningPlaceholders(bundle)
-	compiled, problems := Compile(bundle, nil, nil)
+	compiled, problems := Compile(bundle, nil, nil, nil)
 	errs = append(errs, problems...)
 	var ps []*policy.Policy
 	for _, ap := range bundle.Policies {

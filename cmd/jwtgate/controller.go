@@ -140,7 +140,7 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 		return fmt.Errorf("starting the controller manager: %w", err)
 	}
 
-	store := policy.NewStore()
+	store := newStore()
 	svc, err := newDecisionService(ctx, store, common, log)
 	if err != nil {
 		return err
@@ -188,7 +188,7 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 	// Every replica probes the API server: a metric and a warning say how old the
 	// snapshot decisions serve from is while it is unreachable. Readiness does
 	// not depend on it (an API outage must not empty the Service).
-	probe, err := controllers.NewAPIServerProbe(cfg, 0, log.With("component", "apiserver-probe"))
+	probe, err := controllers.NewAPIServerProbe(cfg, 0, log.With("component", "apiserver-probe"), metricsRegistry)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 func TestRevokeCommand(t *testing.T) {
 	const token = "revoke-test-token-0123456789"
 	store := session.NewMemory()
-	api := httptest.NewServer(&admin.Handler{Store: store, Records: &admin.MemoryRecords{Sessions: store}, Token: []byte(token)})
+	api := httptest.NewServer(&admin.Handler{Store: store, Records: &session.MemoryRecords{Sessions: store}, Token: []byte(token)})
 	defer api.Close()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")

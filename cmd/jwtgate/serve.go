@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/jwtgate/jwtgate/authsvc/filesource"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
@@ -107,7 +106,7 @@ func runServe(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	store := policy.NewStore()
+	store := newStore()
 	var cache *policy.TokenCache
 	if common.cacheSize > 0 {
 		cache = policy.NewTokenCache(common.cacheSize)
@@ -155,7 +154,7 @@ func serveAll(ctx context.Context, log *slog.Logger, common commonFlags, svc *de
 	decisions := listeners[0]
 	if on(common.metricsAddr) {
 		m := http.NewServeMux()
-		m.Handle("/metrics", promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{}))
+		m.Handle("/metrics", promhttp.HandlerFor(metricsRegistry, promhttp.HandlerOpts{}))
 		listeners = append(listeners, &listener{name: "metrics", addr: common.metricsAddr, handler: m, log: log, timeout: time.Second})
 	}
 	if on(common.probeAddr) {

@@ -48,7 +48,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		return nil, err
 	}
 	svc := &decisionService{}
-	var records admin.Records
+	var records session.Records
 	if common.redisURL != "" {
 		rs, err := redisstore.New(ctx, redisstore.Options{URL: common.redisURL, PasswordFile: common.redisPasswordFile, Logger: log})
 		if err != nil {
@@ -61,14 +61,14 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 			return nil, errors.New("--redis-password-file needs --redis-url")
 		}
 		mem := session.NewMemory()
-		svc.sessions, records = mem, &admin.MemoryRecords{Log: log, Sessions: mem}
+		svc.sessions, records = mem, &session.MemoryRecords{Log: log, Sessions: mem}
 	}
 
 	pages := login.New(login.Options{
 		Store:          store,
 		Sessions:       svc.sessions,
 		Records:        records,
-		Metrics:        login.NewMetrics(ctrlmetrics.Registry),
+		Metrics:        login.NewMetrics(metricsRegistry),
 		Log:            log,
 		TrustedProxies: proxies,
 	})
@@ -79,7 +79,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 	mux := server.NewMux(server.Options{
 		Store:          store,
 		Sessions:       svc.sessions,
-		Metrics:        server.NewMetrics(ctrlmetrics.Registry),
+		Metrics:        server.NewMetrics(metricsRegistry),
 		Log:            log,
 		Pages:          pages,
 		ClientAddr:     func(r *http.Request) string { return login.ClientAddr(r, proxies).String() },
@@ -185,10 +185,23 @@ func auditRate(flag float64) float64 {
 	return flag
 }
 
+// metricsRegistry is where every metric of the process is registered: the
+// registry controller-runtime's metrics server exposes in `controller`, and
+// that serve's /metrics exposes. Only this package names it; the packages
+// that make metrics take a prometheus.Registerer.
+var metricsRegistry = ctrlmetrics.Registry
+
+// newStore returns the store both commands publish into, with its metrics.
+func newStore() *policy.Store {
+	s := policy.NewStore()
+	s.UseMetrics(policy.NewMetrics(metricsRegistry))
+	return s
+}
+
 // newRemotes fetches jwksURL key sets for the policies of store, and stops
 // fetching a URL once no published policy lists it.
 func newRemotes(ctx context.Context, store *policy.Store, log *slog.Logger) *keys.Remotes {
-	remotes := keys.NewRemotes(ctx, keys.RemoteOptions{Logger: log})
+	remotes := keys.NewRemotes(ctx, keys.RemoteOptions{Logger: log, Metrics: keys.NewMetrics(metricsRegistry)})
 	store.OnChange(func(s *policy.Snapshot) { remotes.Retain(s.RemoteURLs()) })
 	return remotes
 }

@@ -8,14 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtgate/jwtgate/authsvc/admin"
 	"github.com/jwtgate/jwtgate/authsvc/session"
 )
 
 // Both stores list a user's sessions for /admin/tokens.
 var (
-	_ admin.SessionLister = (*session.Memory)(nil)
-	_ admin.SessionLister = (*Store)(nil)
+	_ session.SessionLister = (*session.Memory)(nil)
+	_ session.SessionLister = (*Store)(nil)
 )
 
 // The conformance suite: the rules of session.Store, run against
@@ -264,9 +263,9 @@ func runConformance(t *testing.T, mk storeMaker) {
 	t.Run("UserSessions", func(t *testing.T) {
 		clock := newClock()
 		m := mk(t, clock, 0)
-		l, ok := m.(admin.SessionLister)
+		l, ok := m.(session.SessionLister)
 		if !ok {
-			t.Fatalf("%T is not an admin.SessionLister", m)
+			t.Fatalf("%T is not an session.SessionLister", m)
 		}
 		if got, err := l.UserSessions(ctx, "a/a", "alice"); err != nil || got == nil || len(got) != 0 {
 			t.Fatalf("no sessions: %v %v, want an empty list", got, err)

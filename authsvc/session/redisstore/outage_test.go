@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtgate/jwtgate/authsvc/admin"
 	"github.com/jwtgate/jwtgate/authsvc/session"
 )
 
@@ -60,7 +59,7 @@ func outageStart(t *testing.T, srv *redisServer, a, b *Store) (session.Session, 
 	mustUnavailable(t, "End", b.End(ctx, "shop/shop", s.ID))
 	_, err = b.EndUser(ctx, "shop/shop", "alice")
 	mustUnavailable(t, "EndUser", err)
-	mustUnavailable(t, "Record", a.Record(ctx, admin.Event{Kind: admin.EventRefused, Policy: "shop/shop", User: "alice"}))
+	mustUnavailable(t, "Record", a.Record(ctx, session.Event{Kind: session.EventRefused, Policy: "shop/shop", User: "alice"}))
 	_, err = a.UserRecord(ctx, "shop/shop", "alice")
 	mustUnavailable(t, "UserRecord", err)
 

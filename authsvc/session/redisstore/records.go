@@ -7,24 +7,24 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/jwtgate/jwtgate/authsvc/admin"
+	"github.com/jwtgate/jwtgate/authsvc/session"
 )
 
 var (
-	_ admin.Records       = (*Store)(nil)
-	_ admin.SessionLister = (*Store)(nil)
+	_ session.Records       = (*Store)(nil)
+	_ session.SessionLister = (*Store)(nil)
 )
 
-// Record implements admin.Records: it writes the audit line, then keeps the
+// Record implements session.Records: it writes the audit line, then keeps the
 // event in the user's list (the newest EventsPerUser, for at least RecordTTL
 // and at least until the refresh token the event issued ends). Events without
 // a user are only logged.
-func (s *Store) Record(ctx context.Context, e admin.Event) error {
+func (s *Store) Record(ctx context.Context, e session.Event) error {
 	now := s.now()
 	if e.Time.IsZero() {
 		e.Time = now
 	}
-	admin.LogEvent(ctx, s.audit, e)
+	session.LogEvent(ctx, s.audit, e)
 	if e.User == "" {
 		return nil
 	}
@@ -34,11 +34,11 @@ func (s *Store) Record(ctx context.Context, e admin.Event) error {
 	}
 	keep := s.o.EventsPerUser
 	if keep <= 0 {
-		keep = admin.DefaultEventsPerUser
+		keep = session.DefaultEventsPerUser
 	}
 	ttl := s.o.RecordTTL
 	if ttl <= 0 {
-		ttl = admin.DefaultRecordTTL
+		ttl = session.DefaultRecordTTL
 	}
 	if d := e.Expires.Sub(now); d > ttl {
 		ttl = d
@@ -51,32 +51,32 @@ func (s *Store) Record(ctx context.Context, e admin.Event) error {
 	return nil
 }
 
-// UserRecord implements admin.Records.
-func (s *Store) UserRecord(ctx context.Context, policy, user string) (admin.UserRecord, error) {
+// UserRecord implements session.Records.
+func (s *Store) UserRecord(ctx context.Context, policy, user string) (session.UserRecord, error) {
 	live, err := s.UserSessions(ctx, policy, user)
 	if err != nil {
-		return admin.UserRecord{}, err
+		return session.UserRecord{}, err
 	}
 	cctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	raw, err := s.rdb.LRange(cctx, s.prefix(policy)+"r:"+user, 0, -1).Result()
 	if err != nil {
-		return admin.UserRecord{}, s.fail("records", err)
+		return session.UserRecord{}, s.fail("records", err)
 	}
 	// The list is newest first (LPUSH); BuildUserRecord sorts by time, stably,
 	// so hand it the events oldest first: events of one instant (a refusal and
 	// the revocation it caused) keep the order they were recorded in.
-	events := make([]admin.Event, 0, len(raw))
+	events := make([]session.Event, 0, len(raw))
 	for i := len(raw) - 1; i >= 0; i-- {
-		var e admin.Event
+		var e session.Event
 		if json.Unmarshal([]byte(raw[i]), &e) == nil {
 			events = append(events, e)
 		}
 	}
-	return admin.BuildUserRecord(policy, user, live, events, s.now(), nil), nil
+	return session.BuildUserRecord(policy, user, live, events, s.now(), nil), nil
 }
 
-// SessionUser implements admin.Records: the user of a live session.
+// SessionUser implements session.Records: the user of a live session.
 func (s *Store) SessionUser(ctx context.Context, policy, sessionID string) (string, error) {
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()

@@ -167,7 +167,7 @@ func TestReplicasAdminEndsUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a.Record(ctx, admin.Event{Kind: admin.EventIssued, Policy: "shop/shop", User: "alice", Session: s.ID, By: admin.ByUser, Client: "192.0.2.7", Expires: s.Expires})
+		a.Record(ctx, session.Event{Kind: session.EventIssued, Policy: "shop/shop", User: "alice", Session: s.ID, By: session.ByUser, Client: "192.0.2.7", Expires: s.Expires})
 		alice = append(alice, sess{s, tok})
 	}
 	bob, _, _ := b.Create(ctx, session.New{Policy: "shop/shop", User: "bob", TTL: time.Hour})
@@ -178,7 +178,7 @@ func TestReplicasAdminEndsUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice[0].token = tok
-	b.Record(ctx, admin.Event{Kind: admin.EventRefreshed, Policy: "shop/shop", User: "alice", Session: r.ID, By: admin.ByUser, Expires: r.Expires})
+	b.Record(ctx, session.Event{Kind: session.EventRefreshed, Policy: "shop/shop", User: "alice", Session: r.ID, By: session.ByUser, Expires: r.Expires})
 	for _, x := range alice {
 		if !a.SessionAlive("shop/shop", x.s.ID) || !b.SessionAlive("shop/shop", x.s.ID) {
 			t.Fatal("session not alive before the revocation")
@@ -240,14 +240,14 @@ func TestReplicasAdminEndsUser(t *testing.T) {
 	for _, e := range rec.Events {
 		kinds[e.Kind]++
 	}
-	if kinds[admin.EventIssued] != 3 || kinds[admin.EventRefreshed] != 1 || kinds[admin.EventRevoked] != 1 {
+	if kinds[session.EventIssued] != 3 || kinds[session.EventRefreshed] != 1 || kinds[session.EventRevoked] != 1 {
 		t.Fatalf("events %v", kinds)
 	}
 	if len(rec.Sessions) != 3 {
 		t.Fatalf("%d sessions in the record, want 3: %+v", len(rec.Sessions), rec.Sessions)
 	}
 	for _, sr := range rec.Sessions {
-		if sr.Alive || sr.Ended.IsZero() || !strings.HasPrefix(sr.EndedBy, admin.ByAdmin) || sr.Issued.IsZero() || sr.LastUsed.IsZero() {
+		if sr.Alive || sr.Ended.IsZero() || !strings.HasPrefix(sr.EndedBy, session.ByAdmin) || sr.Issued.IsZero() || sr.LastUsed.IsZero() {
 			t.Fatalf("session record %+v", sr)
 		}
 		if sr.ID == alice[0].s.ID && sr.Refreshes != 1 {
@@ -257,14 +257,14 @@ func TestReplicasAdminEndsUser(t *testing.T) {
 
 	// One session, with the CLI's client.
 	s, _, _ := b.Create(ctx, session.New{Policy: "shop/shop", User: "alice", TTL: time.Hour})
-	a.Record(ctx, admin.Event{Kind: admin.EventIssued, Policy: "shop/shop", User: "alice", Session: s.ID, By: admin.ByUser})
+	a.Record(ctx, session.Event{Kind: session.EventIssued, Policy: "shop/shop", User: "alice", Session: s.ID, By: session.ByUser})
 	one, err := c.Revoke(ctx, admin.RevokeRequest{Policy: "shop/shop", Session: s.ID, By: "jane"})
 	if err != nil || one.Ended != 1 {
 		t.Fatalf("revoke one session: %+v %v", one, err)
 	}
 	waitDead(t, b, "shop/shop", s.ID)
 	rec, _ = c.Tokens(ctx, "shop/shop", "alice")
-	if e := rec.Events[0]; e.Kind != admin.EventRevoked || e.Session != s.ID || e.By != "admin:jane" || e.User != "alice" {
+	if e := rec.Events[0]; e.Kind != session.EventRevoked || e.Session != s.ID || e.By != "admin:jane" || e.User != "alice" {
 		t.Fatalf("newest event %+v", e)
 	}
 	if !a.SessionAlive("shop/shop", bob.ID) {

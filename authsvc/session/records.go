@@ -1,12 +1,11 @@
-// Package admin serves jwtgate's admin API (POST /admin/revoke, GET
-// /admin/tokens) on its own listener, and keeps the token records it answers
-// from: who was issued a session, when its refresh token rotated, when and by
-// whom it ended, and which refreshes were refused.
-//
-// Records are written as structured audit log lines (never a token, never a
-// token hash) and kept queryable: by the Redis store for the refresh-token
-// lifetime, or by MemoryRecords in this process.
-package admin
+package session
+
+// Token records: who was issued a session, when its refresh token rotated,
+// when and by whom it ended, and which refreshes were refused. They are written
+// as structured audit log lines (never a token, never a token hash) and kept
+// queryable: by the Redis store for the refresh-token lifetime, or by
+// MemoryRecords in this process. The admin API (authsvc/admin) answers from
+// them; this package knows nothing of it.
 
 import (
 	"cmp"
@@ -15,8 +14,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/jwtgate/jwtgate/authsvc/session"
 )
 
 // Event kinds.
@@ -89,9 +86,9 @@ type Records interface {
 }
 
 // SessionLister is what a session store offers /admin/tokens beyond
-// session.Store: the live sessions of a user. The Redis store has it.
+// Store: the live sessions of a user. The Redis store has it.
 type SessionLister interface {
-	UserSessions(ctx context.Context, policy, user string) ([]session.Session, error)
+	UserSessions(ctx context.Context, policy, user string) ([]Session, error)
 }
 
 // LogEvent writes the audit line of an event.
@@ -128,7 +125,7 @@ func LogEvent(ctx context.Context, log *slog.Logger, e Event) {
 // (live; nil when the store cannot list them) and the events kept (any order).
 // alive, when not nil, says whether a session not in live is alive (a store
 // that cannot list sessions).
-func BuildUserRecord(policy, user string, live []session.Session, events []Event, now time.Time, alive func(sessionID string) bool) UserRecord {
+func BuildUserRecord(policy, user string, live []Session, events []Event, now time.Time, alive func(sessionID string) bool) UserRecord {
 	events = slices.Clone(events)
 	slices.SortStableFunc(events, func(a, b Event) int { return a.Time.Compare(b.Time) }) // oldest first
 	byID := map[string]*SessionRecord{}
@@ -234,7 +231,7 @@ type MemoryRecords struct {
 	Log *slog.Logger // audit lines; nil: none
 	// Sessions, when it is a SessionLister, lists live sessions; otherwise its
 	// SessionAlive says which sessions the records know are alive. May be nil.
-	Sessions      session.Store
+	Sessions      Store
 	EventsPerUser int           // 0: DefaultEventsPerUser
 	RecordTTL     time.Duration // 0: DefaultRecordTTL
 	MaxUsers      int           // 0: DefaultMaxUsers
@@ -349,7 +346,7 @@ func (m *MemoryRecords) UserRecord(ctx context.Context, policy, user string) (Us
 		}
 	}
 	m.mu.Unlock()
-	var live []session.Session
+	var live []Session
 	var alive func(string) bool
 	if l, ok := m.Sessions.(SessionLister); ok {
 		var err error
@@ -357,7 +354,7 @@ func (m *MemoryRecords) UserRecord(ctx context.Context, policy, user string) (Us
 			return UserRecord{}, err
 		}
 		if live == nil {
-			live = []session.Session{}
+			live = []Session{}
 		}
 	} else if m.Sessions != nil {
 		alive = func(id string) bool { return m.Sessions.SessionAlive(policy, id) }

@@ -1,0 +1,77 @@
+package login
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jwtgate/jwtgate/authsvc/session"
+)
+
+// /jwtgate/refresh: a refresh token (cookie or JSON body) is rotated for new
+// tokens.
+
+func (h *Handler) refresh(x *exchange) {
+	if !originAllowed(x) {
+		h.refuse(x, "origin", "Origin is not allowed")
+		return
+	}
+	token, ok := x.ans.refreshToken(x)
+	if !ok {
+		return
+	}
+	access, refresh, _, err := h.renew(x, token)
+	switch {
+	case storeTrouble(err):
+		x.ans.renewUnavailable(x)
+	case err != nil:
+		x.ans.renewRefused(x)
+	default:
+		x.ans.renewed(x, access, refresh)
+	}
+}
+
+// renew rotates a refresh token and signs a new access token with the user's
+// current roles; a user no longer in the users file ends the session. Callers
+// answer storeTrouble errors with 503 and keep the client's tokens (the store
+// said nothing about them), any other error with 401.
+func (h *Handler) renew(x *exchange, refreshToken string) (access, refresh string, s session.Session, err error) {
+	ctx := x.r.Context()
+	s, refresh, err = h.o.Sessions.Rotate(ctx, x.p.Key, refreshToken)
+	client := ClientAddr(x.r, h.o.TrustedProxies).String()
+	switch {
+	case errors.Is(err, session.ErrReused):
+		h.o.Metrics.count(x.p.Key, ResultReused)
+		h.log.Warn("refresh token replayed after rotation: session ended", "policy", x.p.Key, "client", client, "user", s.User, "session", s.ID)
+		const reason = "refresh token reused"
+		h.record(ctx, session.Event{Kind: session.EventRefused, Policy: x.p.Key, User: s.User, Session: s.ID, By: session.BySystem, Reason: reason, Client: client})
+		h.record(ctx, session.Event{Kind: session.EventRevoked, Policy: x.p.Key, User: s.User, Session: s.ID, By: session.BySystem, Reason: reason, Client: client})
+		return "", "", s, err
+	case storeTrouble(err):
+		h.o.Metrics.count(x.p.Key, ResultUnavailable)
+		h.log.Error("refresh refused: the session store is unavailable; the client keeps its tokens", "policy", x.p.Key, "client", client, "error", err)
+		return "", "", s, err
+	case err != nil:
+		h.o.Metrics.count(x.p.Key, ResultRenewFailed)
+		return "", "", s, err
+	}
+	u, ok := x.p.Login.Users.Lookup(s.User)
+	if !ok {
+		h.o.Metrics.count(x.p.Key, ResultRenewFailed)
+		if err := h.o.Sessions.End(context.WithoutCancel(ctx), x.p.Key, s.ID); err != nil {
+			// Refused all the same: the user is gone, whatever the store says.
+			h.log.Error("cannot end the session of a user no longer in the users file", "policy", x.p.Key, "user", s.User, "session", s.ID, "error", err)
+			return "", "", s, session.ErrInvalid
+		}
+		h.log.Info("session ended: its user is no longer in the users file", "policy", x.p.Key, "user", s.User, "session", s.ID)
+		h.record(ctx, session.Event{Kind: session.EventRevoked, Policy: x.p.Key, User: s.User, Session: s.ID, By: session.BySystem, Reason: "user no longer in the users file", Client: client})
+		return "", "", s, session.ErrInvalid
+	}
+	access, err = issueAccess(x.p, s, u.Roles, x.now)
+	if err != nil {
+		h.log.Error("cannot sign an access token", "policy", x.p.Key, "error", err)
+		return "", "", s, err
+	}
+	h.o.Metrics.count(x.p.Key, ResultRenewed)
+	h.record(ctx, session.Event{Kind: session.EventRefreshed, Policy: x.p.Key, User: s.User, Session: s.ID, By: session.ByUser, Client: client, Expires: s.Expires})
+	return access, refresh, s, nil
+}
