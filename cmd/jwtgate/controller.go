@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
@@ -123,12 +122,15 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 	// for up to --shutdown-timeout: the manager must wait for both.
 	gracePeriod := common.shutdownDelay + common.shutdownTimout + 5*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Logger:                 logger,
-		Cache:                  controllers.CacheOptions(cf.namespaces()),
-		Client:                 controllers.ClientOptions(),
-		Metrics:                metricsserver.Options{BindAddress: common.metricsAddr},
-		HealthProbeBindAddress: common.probeAddr,
+		Scheme: scheme,
+		Logger: logger,
+		Cache:  controllers.CacheOptions(cf.namespaces()),
+		Client: controllers.ClientOptions(),
+		// Metrics and probes are served by opsListeners below, with the
+		// request timeouts of every other listener; the manager's servers
+		// bound only the headers.
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
 		// Not the manager's leader election: it ends the process when a renewal
 		// fails (an API-server outage longer than the renew deadline), and a
 		// replica restarted during the outage never gets ready. The elector
@@ -195,14 +197,12 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 	if err := mgr.Add(probe); err != nil {
 		return err
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("policies", rec.ReadyCheck); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("decisions", svc.listeners[0].ReadyCheck); err != nil {
-		return err
+	// Ready once every policy that existed at start has been compiled, and while
+	// the decision listener serves.
+	for _, l := range opsListeners(common, log, rec.ReadyCheck, svc.listeners[0].ReadyCheck) {
+		if err := mgr.Add(l); err != nil {
+			return err
+		}
 	}
 	log.Info("starting controller", "namespaces", cf.namespaces(), "leader_elect", cf.leaderElect, "replicas_hint", cf.replicas)
 	return mgr.Start(ctx)

@@ -6,15 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jwtgate/jwtgate/authsvc/filesource"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
@@ -35,11 +32,14 @@ type commonFlags struct {
 	trustedProxies string
 
 	redisURL          string
+	redisURLFile      string
 	redisPasswordFile string
 	adminAddr         string
 	adminTokenFile    string
 	auditRate         float64
 	pprofAddr         string
+
+	httpLimits *httpLimits // tests only; nil: defaultLimits
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -52,8 +52,9 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready for this long before closing the listener, so load balancers stop sending first")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For / X-Real-IP name the client (failed sign-ins are counted per client address)")
 	fs.DurationVar(&c.shutdownTimout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
-	fs.StringVar(&c.redisURL, "redis-url", "", "shared session store: redis://[:password@]host:6379/0 or rediss:// for TLS; empty: sessions live in this process only")
-	fs.StringVar(&c.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (mounted from a Secret), instead of a password in --redis-url")
+	fs.StringVar(&c.redisURL, "redis-url", "", "shared session store: redis://[:password@]host:6379/0 or rediss:// for TLS; default $"+redisURLEnv+", which keeps a password out of the process arguments; empty: sessions live in this process only")
+	fs.StringVar(&c.redisURLFile, "redis-url-file", "", "file holding the --redis-url value (mounted from a Secret); wins over $"+redisURLEnv)
+	fs.StringVar(&c.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (mounted from a Secret), instead of a password in the URL")
 	fs.StringVar(&c.adminAddr, "admin-bind-address", "0", "address of the admin API (POST /admin/revoke, GET /admin/tokens); 0 turns it off")
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the bearer token the admin API requires")
 	fs.StringVar(&c.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for performance work; 0 turns it off (keep it on loopback)")
@@ -152,25 +153,9 @@ func runServe(args []string) error {
 func serveAll(ctx context.Context, log *slog.Logger, common commonFlags, svc *decisionService) error {
 	listeners := svc.listeners
 	decisions := listeners[0]
-	if on(common.metricsAddr) {
-		m := http.NewServeMux()
-		m.Handle("/metrics", promhttp.HandlerFor(metricsRegistry, promhttp.HandlerOpts{}))
-		listeners = append(listeners, &listener{name: "metrics", addr: common.metricsAddr, handler: m, log: log, timeout: time.Second})
-	}
-	if on(common.probeAddr) {
-		m := http.NewServeMux()
-		m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
-		m.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-			if err := decisions.ReadyCheck(r); err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			w.Write([]byte("ok"))
-		})
-		// The probes stay up while the decision listener drains, so that
-		// readiness can say so.
-		listeners = append(listeners, &listener{name: "probes", addr: common.probeAddr, handler: m, log: log, delay: common.shutdownDelay, timeout: time.Second})
-	}
+	// The probes stay up while the decision listener drains, so that readiness
+	// can say so.
+	listeners = append(listeners, opsListeners(common, log, decisions.ReadyCheck)...)
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
 		go func() { errc <- l.Start(ctx) }()

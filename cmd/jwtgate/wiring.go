@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/jwtgate/jwtgate/authsvc/admin"
@@ -47,19 +49,23 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 	if err != nil {
 		return nil, err
 	}
+	redisURL, warning, err := common.redisURLFrom(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		log.Warn(warning)
+	}
 	svc := &decisionService{}
 	var records session.Records
-	if common.redisURL != "" {
-		rs, err := redisstore.New(ctx, redisstore.Options{URL: common.redisURL, PasswordFile: common.redisPasswordFile, Logger: log})
+	if redisURL != "" {
+		rs, err := redisstore.New(ctx, redisstore.Options{URL: redisURL, PasswordFile: common.redisPasswordFile, Logger: log})
 		if err != nil {
-			return nil, fmt.Errorf("--redis-url: %w", err)
+			return nil, fmt.Errorf("--redis-url (or --redis-url-file, $%s): %w", redisURLEnv, err)
 		}
 		svc.sessions, records, svc.shared = rs, rs, true
 		svc.close = func() { rs.Close() }
 	} else {
-		if common.redisPasswordFile != "" {
-			return nil, errors.New("--redis-password-file needs --redis-url")
-		}
 		mem := session.NewMemory()
 		svc.sessions, records = mem, &session.MemoryRecords{Log: log, Sessions: mem}
 	}
@@ -86,7 +92,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		AuditPerSecond: auditRate(common.auditRate),
 	})
 	svc.listeners = append(svc.listeners, &listener{name: "decisions", addr: common.listen, handler: mux, log: log,
-		delay: common.shutdownDelay, timeout: common.shutdownTimout})
+		limits: common.limits(), delay: common.shutdownDelay, timeout: common.shutdownTimout})
 
 	if on(common.adminAddr) {
 		if common.adminTokenFile == "" {
@@ -97,7 +103,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 			return nil, fmt.Errorf("--admin-token-file: %w", err)
 		}
 		h := &admin.Handler{Store: svc.sessions, Records: records, Token: token, Logger: log}
-		svc.listeners = append(svc.listeners, &listener{name: "admin", addr: common.adminAddr, handler: h, log: log, timeout: common.shutdownTimout})
+		svc.listeners = append(svc.listeners, &listener{name: "admin", addr: common.adminAddr, handler: h, log: log, limits: common.limits(), timeout: common.shutdownTimout})
 	}
 	if on(common.pprofAddr) {
 		m := http.NewServeMux()
@@ -105,9 +111,83 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		m.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		m.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		svc.listeners = append(svc.listeners, &listener{name: "pprof", addr: common.pprofAddr, handler: m, log: log, timeout: time.Second})
+		svc.listeners = append(svc.listeners, &listener{name: "pprof", addr: common.pprofAddr, handler: m, log: log, limits: common.limits(), timeout: time.Second})
 	}
 	return svc, nil
+}
+
+// opsListeners returns the metrics and probe listeners that are on, for serve
+// and controller alike (the controller turns the manager's own servers off, so
+// that every listener of the process has the same timeouts). /readyz passes
+// while every ready check passes.
+func opsListeners(common commonFlags, log *slog.Logger, ready ...func(*http.Request) error) []*listener {
+	var out []*listener
+	if on(common.metricsAddr) {
+		m := http.NewServeMux()
+		m.Handle("/metrics", promhttp.HandlerFor(metricsRegistry, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
+		out = append(out, &listener{name: "metrics", addr: common.metricsAddr, handler: m, log: log, limits: common.limits(), timeout: time.Second})
+	}
+	if on(common.probeAddr) {
+		m := http.NewServeMux()
+		m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
+		m.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+			for _, check := range ready {
+				if err := check(r); err != nil {
+					http.Error(w, err.Error(), http.StatusServiceUnavailable)
+					return
+				}
+			}
+			w.Write([]byte("ok"))
+		})
+		out = append(out, &listener{name: "probes", addr: common.probeAddr, handler: m, log: log, limits: common.limits(), delay: common.shutdownDelay, timeout: time.Second})
+	}
+	return out
+}
+
+// httpLimits bound what one client may hold of a listener: the time to send
+// the headers and the whole request (a body trickled a byte at a time must not
+// hold a connection forever), how long a kept-alive connection may sit idle,
+// and the size of the headers and the body.
+type httpLimits struct {
+	readHeader time.Duration
+	read       time.Duration
+	idle       time.Duration
+	maxHeader  int
+	maxBody    int64
+}
+
+// defaultLimits serve every listener. Nothing jwtgate answers needs a large
+// or slow request: decisions have no body, sign-in forms and JSON are a few
+// hundred bytes (the sign-in handlers also cap theirs at 16 KiB).
+var defaultLimits = httpLimits{
+	readHeader: 10 * time.Second,
+	read:       30 * time.Second,
+	idle:       120 * time.Second,
+	maxHeader:  64 << 10,
+	maxBody:    64 << 10,
+}
+
+// limits are the listeners' limits: defaultLimits unless a test set its own.
+func (c *commonFlags) limits() httpLimits {
+	if c.httpLimits != nil {
+		return *c.httpLimits
+	}
+	return defaultLimits
+}
+
+// limitBody refuses a request whose declared body is over max with 413 before
+// the handler runs, and cuts a longer body without a declared length (chunked)
+// at max, so that the handler's read fails.
+func limitBody(h http.Handler, max int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			w.Header().Set("Connection", "close")
+			http.Error(w, fmt.Sprintf("request body too large: at most %d bytes", max), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // on reports whether a bind address turns its listener on ("0" and "" are off).
@@ -121,6 +201,7 @@ type listener struct {
 	addr    string
 	handler http.Handler
 	log     *slog.Logger
+	limits  httpLimits
 	delay   time.Duration // not ready for this long before closing
 	timeout time.Duration // for in-flight requests to finish
 
@@ -137,11 +218,16 @@ func (l *listener) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: listening on %s: %w", l.name, l.addr, err)
 	}
+	lim := l.limits
+	if lim == (httpLimits{}) {
+		lim = defaultLimits
+	}
 	srv := &http.Server{
-		Handler:           l.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		Handler:           limitBody(l.handler, lim.maxBody),
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
+		IdleTimeout:       lim.idle,
+		MaxHeaderBytes:    lim.maxHeader,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -185,9 +271,9 @@ func auditRate(flag float64) float64 {
 	return flag
 }
 
-// metricsRegistry is where every metric of the process is registered: the
-// registry controller-runtime's metrics server exposes in `controller`, and
-// that serve's /metrics exposes. Only this package names it; the packages
+// metricsRegistry is where every metric of the process is registered (and
+// controller-runtime registers its own): the registry that /metrics on
+// --metrics-bind-address exposes in serve and controller alike. Only this package names it; the packages
 // that make metrics take a prometheus.Registerer.
 var metricsRegistry = ctrlmetrics.Registry
 

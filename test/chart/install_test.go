@@ -412,8 +412,8 @@ func jwtgateBinary(t *testing.T) string {
 }
 
 // Flags the chart passes only when their values are set, which `jwtgate
-// controller` may not have yet (store.redis, admin).
-var pendingFlags = []string{"redis-url", "admin-bind-address", "admin-token-file"}
+// controller` may not have yet (admin).
+var pendingFlags = []string{"admin-bind-address", "admin-token-file"}
 
 // Every flag the chart passes, with every option on, is one `jwtgate controller`
 // knows: an unknown flag would crash-loop the pods.

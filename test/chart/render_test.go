@@ -434,7 +434,6 @@ func TestOptionalParts(t *testing.T) {
 	args := containerArgs(t, objs, "jwtgate")
 	for _, want := range []string{
 		"--trusted-proxies=10.244.0.0/16,fd00:10:244::/56",
-		"--redis-url=$(JWTGATE_REDIS_URL)",
 		"--admin-bind-address=:9000",
 		"--admin-token-file=/etc/jwtgate/admin/token",
 		"--watch-namespaces=app1,app2",
@@ -500,7 +499,8 @@ func TestOptionalParts(t *testing.T) {
 		}
 	}
 
-	// An inline Redis URL goes into a Secret the chart owns, not into the pod spec.
+	// An inline Redis URL goes into a Secret the chart owns, not into the pod spec
+	// (TestRedisURLNeverInArgs checks the arguments).
 	objs = render(t, "jwtgate", "jwtgate", valueSets["redis-url"])
 	sec := one(t, objs, "Secret", "jwtgate-redis")
 	if u, _, _ := unstructured.NestedString(sec.Object, "stringData", "url"); u != "redis://redis.jwtgate.svc:6379/0" {
@@ -512,3 +512,46 @@ func TestOptionalParts(t *testing.T) {
 		t.Error("the Redis URL appears in the Deployment")
 	}
 }
+
+// The Redis URL (password included) never reaches the process's argv, where
+// `ps` and /proc/PID/cmdline show it to anyone on the node: the chart hands it
+// over in the environment, from a Secret, and jwtgate reads JWTGATE_REDIS_URL
+// itself. A `--redis-url=$(JWTGATE_REDIS_URL)` argument would be expanded by the
+// kubelet into the argv.
+func TestRedisURLNeverInArgs(t *testing.T) {
+	cases := []struct{ name, values, secret, key string }{
+		{"existingSecret", valueSets["everything"], "jwtgate-redis", "url"},
+		{"inline url", valueSets["redis-url"], "jwtgate-redis", "url"},
+		{"existingSecret with its own key", `store: {redis: {existingSecret: shop-redis, existingSecretKey: connection}}`, "shop-redis", "connection"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := render(t, "jwtgate", "jwtgate", tc.values)
+			c := container(t, objs, "jwtgate")
+			for _, field := range []string{"args", "command"} {
+				vals, _, _ := unstructured.NestedStringSlice(c, field)
+				for _, a := range vals {
+					if strings.Contains(strings.ToLower(a), "redis") {
+						t.Errorf("container %s hold %q: the Redis URL must come from the environment, not the argv", field, a)
+					}
+				}
+			}
+			env, _, _ := unstructured.NestedSlice(c, "env")
+			var from map[string]any
+			for _, e := range env {
+				em := e.(map[string]any)
+				if em["name"] != "JWTGATE_REDIS_URL" {
+					continue
+				}
+				if _, inline := em["value"]; inline {
+					t.Errorf("JWTGATE_REDIS_URL is set inline in the pod spec: %v", em)
+				}
+				from, _, _ = unstructured.NestedMap(em, "valueFrom", "secretKeyRef")
+			}
+			if want := (map[string]any{"name": tc.secret, "key": tc.key}); !reflect.DeepEqual(from, want) {
+				t.Errorf("JWTGATE_REDIS_URL from %v, want secretKeyRef %v", from, want)
+			}
+		})
+	}
+}
+
