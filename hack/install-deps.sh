@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests start for real when they are missing:
 # nginx and its set_misc module (the e2e's ingress-nginx-style config escapes rd
-# with set_escape_uri, as ingress-nginx does), redis-server, wrk, openssl, and
+# with set_escape_uri, as ingress-nginx does), redis-server (with redis-cli),
+# redis-sentinel (the Sentinel and Cluster session store tests), wrk, openssl, and
 # chromium (the e2e's browser). As root it runs apt-get; otherwise it fails with
 # the exact command to run, so a test never skips silently.
 #
@@ -14,7 +15,8 @@ present() {
   case "$1" in
     nginx) command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] ;;
     libnginx-mod-http-set-misc) [ -f /usr/lib/nginx/modules/ngx_http_set_misc_module.so ] ;;
-    redis-server) command -v redis-server >/dev/null 2>&1 ;;
+    redis-server) command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 ;;
+    redis-sentinel) command -v redis-sentinel >/dev/null 2>&1 ;;
     wrk) command -v wrk >/dev/null 2>&1 ;;
     openssl) command -v openssl >/dev/null 2>&1 ;;
     chromium) [ -x /usr/bin/chromium ] ;;
@@ -23,7 +25,7 @@ present() {
 }
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(nginx libnginx-mod-http-set-misc redis-server wrk openssl chromium)
+[ ${#wanted[@]} -gt 0 ] || wanted=(nginx libnginx-mod-http-set-misc redis-server redis-sentinel wrk openssl chromium)
 need=()
 for p in "${wanted[@]}"; do
   present "$p" || need+=("$p")

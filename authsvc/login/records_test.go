@@ -3,6 +3,7 @@ package login
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -381,5 +382,75 @@ func TestStoreUnavailable(t *testing.T) {
 		if e.Kind == session.EventRevoked || e.Kind == session.EventRefused {
 			t.Errorf("event %+v recorded during the outage", e)
 		}
+	}
+}
+
+// unconfirmedStore is session.Memory whose ends a replicated store could not
+// confirm with a replica: each is done, and fails with an error wrapping
+// session.ErrUnavailable (and, for a reuse, session.ErrReused too), as the
+// Redis store in Sentinel or Cluster mode answers when WAIT sees no replica.
+type unconfirmedStore struct{ *session.Memory }
+
+func (u unconfirmedStore) unconfirmed() error {
+	return fmt.Errorf("%w: redis end: no replica confirmed the end of the session in time", session.ErrUnavailable)
+}
+
+func (u unconfirmedStore) Rotate(ctx context.Context, policy, tok string) (session.Session, string, error) {
+	s, next, err := u.Memory.Rotate(ctx, policy, tok)
+	if errors.Is(err, session.ErrReused) {
+		return s, "", fmt.Errorf("%w; %w", err, u.unconfirmed())
+	}
+	return s, next, err
+}
+
+func (u unconfirmedStore) EndByToken(ctx context.Context, policy, tok string) (session.Session, error) {
+	s, err := u.Memory.EndByToken(ctx, policy, tok)
+	if err == nil {
+		return s, u.unconfirmed()
+	}
+	return s, err
+}
+
+// An end the store cannot confirm is not acknowledged: sign-out and the
+// refresh that detected a replayed token answer 503 (try again), never 200 or
+// 500; the replay is still recorded.
+func TestUnconfirmedEndsAnswer503(t *testing.T) {
+	hs := newHarness(t, harnessConfig{
+		sessions: func(m *session.Memory, _ *fakeClock) session.Store { return unconfirmedStore{m} },
+		records:  memoryRecords,
+	})
+	c := hs.browser()
+	_, body := hs.do(c, http.MethodPost, LoginPath, strings.NewReader(`{"username":"alice","password":"`+alicePW+`"}`), jsonHeaders())
+	first := decodeTokens(t, body)
+	refresh := func(tok string) (*http.Response, string) {
+		return hs.do(c, http.MethodPost, RefreshPath, strings.NewReader(`{"refresh_token":"`+tok+`"}`), jsonHeaders())
+	}
+	resp, body := refresh(first.RefreshToken)
+	if resp.StatusCode != 200 {
+		t.Fatalf("refresh: %d %s", resp.StatusCode, body)
+	}
+	second := decodeTokens(t, body)
+	hs.clock.Advance(11 * time.Second)
+	resp, body = refresh(first.RefreshToken)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("replay whose end is not confirmed: %d (Retry-After %q), want 503\n%s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if !strings.Contains(hs.logs.String(), "refresh token replayed") {
+		t.Error("the replay is not logged")
+	}
+	ev := eventsOf(t, hs, "alice")
+	if len(ev) < 2 || ev[len(ev)-1].Kind != session.EventRevoked || ev[len(ev)-2].Kind != session.EventRefused {
+		t.Fatalf("the replay is not recorded: %+v", ev)
+	}
+	// The session is ended all the same.
+	if resp, _ := refresh(second.RefreshToken); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the live token of the session ended by the replay: %d, want 401", resp.StatusCode)
+	}
+
+	_, body = hs.do(c, http.MethodPost, LoginPath, strings.NewReader(`{"username":"alice","password":"`+alicePW+`"}`), jsonHeaders())
+	third := decodeTokens(t, body)
+	resp, body = hs.do(c, http.MethodPost, LogoutPath, strings.NewReader(`{"refresh_token":"`+third.RefreshToken+`"}`), jsonHeaders())
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "temporarily_unavailable") {
+		t.Fatalf("sign-out whose end is not confirmed: %d, want 503\n%s", resp.StatusCode, body)
 	}
 }

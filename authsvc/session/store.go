@@ -68,10 +68,15 @@ type Store interface {
 	// new refresh token, extending the session by its TTL. It returns
 	// ErrInvalid or ErrReused (having ended the session) when it refuses; with
 	// ErrReused it also returns the session it ended (at least ID, Policy and
-	// User), for the token records.
+	// User), for the token records. A store that must confirm the end with
+	// its replicas and cannot returns an error wrapping both ErrReused and
+	// ErrUnavailable: callers keep the records of the reuse and answer 503.
 	Rotate(ctx context.Context, policy, refreshToken string) (Session, string, error)
 	// EndByToken ends the session a refresh token of policy belongs to
-	// (sign-out), and returns it; ErrInvalid when there is none.
+	// (sign-out), and returns it; ErrInvalid when there is none. An error
+	// wrapping ErrUnavailable means the end is not acknowledged (the store
+	// could not be reached, or, replicated, could not confirm it): callers
+	// answer 503 and the client tries again.
 	EndByToken(ctx context.Context, policy, refreshToken string) (Session, error)
 	// End ends one session; ending an absent session is no error.
 	End(ctx context.Context, policy, sessionID string) error

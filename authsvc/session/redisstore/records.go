@@ -45,7 +45,7 @@ func (s *Store) Record(ctx context.Context, e session.Event) error {
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	if err := recordScript.Run(ctx, s.rdb, nil, s.prefix(e.Policy)+"r:"+e.User, b, keep, ttl.Milliseconds()).Err(); err != nil {
+	if err := recordScript.Run(ctx, s.rdb, []string{s.prefix(e.Policy) + "r:" + e.User}, b, keep, ttl.Milliseconds()).Err(); err != nil {
 		return s.fail("record", err)
 	}
 	return nil

@@ -27,9 +27,15 @@
 // policy's behaviour for sessions this replica saw, and no revoked session let
 // through.
 //
-// Redis 5 or later (tested with 7.0), standalone or behind a proxy that looks
-// like one; Cluster is not supported, although every key of a policy carries
-// the policy as a hash tag. Use maxmemory-policy noeviction (Redis's default):
+// Redis 5 or later (tested with 7.0): one server (redis://, rediss://), a
+// master found through Sentinel (redis-sentinel://, go-redis's failover
+// client, which follows the master's moves) or a Redis Cluster
+// (redis-cluster://, go-redis's cluster client); see ParseURL. Every key of a
+// policy carries the policy as a hash tag, so a policy's keys share a Cluster
+// slot, and every script names the keys it knows as KEYS. Ends are published
+// on one channel, which a Cluster forwards to every node. In the Sentinel and
+// Cluster modes an end is acknowledged only once a replica holds it
+// (runEnding). Use maxmemory-policy noeviction (Redis's default):
 // then a full Redis refuses new sessions (session.ErrFull) rather than
 // dropping a user's index, which would hide sessions from EndUser. The
 // replicas' clocks decide expiry and the grace period, so they must agree
@@ -108,9 +114,10 @@ type Options struct {
 // admin.SessionLister. Close it when done.
 type Store struct {
 	o       Options
-	rdb     *redis.Client
-	log     *slog.Logger // operational lines
-	audit   *slog.Logger // token records
+	target  Target
+	rdb     redis.UniversalClient // *redis.Client (single, sentinel) or *redis.ClusterClient
+	log     *slog.Logger          // operational lines
+	audit   *slog.Logger          // token records
 	channel string
 	cache   *liveCache
 	lookups singleflight.Group
@@ -136,11 +143,11 @@ var _ session.Store = (*Store)(nil)
 // seconds.
 func New(ctx context.Context, o Options) (*Store, error) {
 	if o.URL == "" {
-		return nil, errors.New("redis: no URL; want redis://[:password@]host:port[/db] or rediss://")
+		return nil, errNoURL
 	}
-	ro, err := redis.ParseURL(o.URL)
+	target, err := ParseURL(o.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis URL %s: %w", redact(o.URL), redactErr(err, o.URL))
+		return nil, err
 	}
 	if o.PasswordFile != "" {
 		b, err := os.ReadFile(o.PasswordFile)
@@ -151,33 +158,15 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		if pw == "" {
 			return nil, fmt.Errorf("redis password: %s is empty", o.PasswordFile)
 		}
-		ro.Password = pw
+		target.Password = pw
 	}
-	if ro.DialTimeout == 0 {
-		ro.DialTimeout = 2 * time.Second
-	}
-	if ro.ReadTimeout == 0 {
-		ro.ReadTimeout = 2 * time.Second
-	}
-	if ro.WriteTimeout == 0 {
-		ro.WriteTimeout = 2 * time.Second
-	}
-	// Fail fast while Redis is away (sign-in answers 503 at once); one retry
-	// covers the pooled connections a Redis restart left dead.
-	if ro.MaxRetries == 0 {
-		ro.MaxRetries = 1
-	}
-	if ro.DialerRetries == 0 {
-		ro.DialerRetries = 1
-	}
-	if ro.ClientName == "" {
-		ro.ClientName = "jwtgate"
-	}
-	ro.DisableIdentity = true // CLIENT SETINFO is not in every Redis
 	o.KeyPrefix = cmp.Or(o.KeyPrefix, DefaultKeyPrefix)
 	o.Grace = cmp.Or(o.Grace, session.DefaultGrace)
 	o.MaxPerUser = cmp.Or(o.MaxPerUser, DefaultMaxPerUser)
 	o.Timeout = cmp.Or(o.Timeout, DefaultTimeout)
+	if target.WaitReplicas > 0 {
+		o.Timeout = max(o.Timeout, target.WaitTimeout+2*time.Second) // an end waits for its replicas
+	}
 	o.LookupTimeout = cmp.Or(o.LookupTimeout, DefaultLookupTimeout)
 	o.CacheSize = cmp.Or(o.CacheSize, DefaultCacheSize)
 	o.CacheRecheck = cmp.Or(o.CacheRecheck, DefaultCacheRecheck)
@@ -187,7 +176,8 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{
 		o:       o,
-		rdb:     redis.NewClient(ro),
+		target:  target,
+		rdb:     newClient(target),
 		log:     log.With("component", "redis-sessions"),
 		audit:   log,
 		channel: o.KeyPrefix + "ended",
@@ -202,7 +192,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	pcancel()
 	if err != nil && isConfigError(err) {
 		s.rdb.Close()
-		return nil, fmt.Errorf("redis %s: %w", ro.Addr, err)
+		return nil, fmt.Errorf("redis %s: %w", target, err)
 	}
 	if err == nil {
 		s.checkEviction(ctx)
@@ -216,11 +206,12 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	defer wait.Stop()
 	select {
 	case <-s.ready:
-		s.log.Info("session store: Redis connected", "addr", ro.Addr, "db", ro.DB, "tls", ro.TLSConfig != nil)
+		s.log.Info("session store: Redis connected", "mode", target.Mode, "url", target.String(), "tls", target.TLS,
+			"wait_replicas", target.WaitReplicas)
 	case <-ctx.Done():
-		s.log.Warn("session store: Redis does not answer yet; sign-in fails until it does", "addr", ro.Addr)
+		s.log.Warn("session store: Redis does not answer yet; sign-in fails until it does", "mode", target.Mode, "url", target.String())
 	case <-wait.C:
-		s.log.Warn("session store: Redis does not answer yet; sign-in fails until it does", "addr", ro.Addr)
+		s.log.Warn("session store: Redis does not answer yet; sign-in fails until it does", "mode", target.Mode, "url", target.String())
 	}
 	return s, nil
 }
@@ -353,8 +344,9 @@ func (s *Store) Create(ctx context.Context, n session.New) (session.Session, str
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	ended, err := createScript.Run(ctx, s.rdb, nil,
-		s.prefix(n.Policy), n.Policy, s.channel, id, tokenHash(token), ms(now), ttlMS, mj, n.User, s.o.MaxPerUser).StringSlice()
+	pfx, h := s.prefix(n.Policy), tokenHash(token)
+	ended, err := createScript.Run(ctx, s.rdb, []string{pfx + "s:" + id, pfx + "t:" + h, pfx + "u:" + n.User},
+		pfx, n.Policy, s.channel, id, h, ms(now), ttlMS, mj, n.User, s.o.MaxPerUser).StringSlice()
 	if err != nil {
 		return session.Session{}, "", s.fail("create", err)
 	}
@@ -381,9 +373,9 @@ func (s *Store) Rotate(ctx context.Context, policy, refreshToken string) (sessio
 	now := s.now()
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	res, err := rotateScript.Run(ctx, s.rdb, nil,
-		s.prefix(policy), policy, s.channel, tokenHash(refreshToken), tokenHash(next),
-		ms(now), s.o.Grace.Milliseconds(), maxSiblings, maxRetired).StringSlice()
+	pfx, h, nh := s.prefix(policy), tokenHash(refreshToken), tokenHash(next)
+	res, err := rotateScript.Run(ctx, s.rdb, []string{pfx + "t:" + h, pfx + "t:" + nh},
+		pfx, policy, s.channel, h, nh, ms(now), s.o.Grace.Milliseconds(), maxSiblings, maxRetired).StringSlice()
 	if err != nil {
 		return session.Session{}, "", s.fail("rotate", err)
 	}
@@ -402,6 +394,12 @@ func (s *Store) Rotate(ctx context.Context, policy, refreshToken string) (sessio
 		var m meta
 		if json.Unmarshal([]byte(res[1]), &m) == nil {
 			s.cache.setDead(cacheKey(policy, m.ID))
+		}
+		// The end of a session a replayed token revealed must not be lost in
+		// a failover either (see runEnding). Unconfirmed, the error is both:
+		// the handler keeps the records of a reuse and answers 503.
+		if err := s.runEnding(ctx, policy, nil, nil).Err(); err != nil {
+			return m.session(), "", fmt.Errorf("%w; %w", session.ErrReused, s.fail("end of the session", err))
 		}
 		return m.session(), "", session.ErrReused
 	default:
@@ -436,7 +434,8 @@ func (s *Store) EndByToken(ctx context.Context, policy, refreshToken string) (se
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	res, err := endByTokenScript.Run(ctx, s.rdb, nil, s.prefix(policy), policy, s.channel, tokenHash(refreshToken)).StringSlice()
+	pfx, h := s.prefix(policy), tokenHash(refreshToken)
+	res, err := s.runEnding(ctx, policy, endByTokenScript, []string{pfx + "t:" + h}, pfx, policy, s.channel, h).StringSlice()
 	if err != nil {
 		return session.Session{}, s.fail("end", err)
 	}
@@ -455,7 +454,8 @@ func (s *Store) EndByToken(ctx context.Context, policy, refreshToken string) (se
 func (s *Store) End(ctx context.Context, policy, sessionID string) error {
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	if err := endScript.Run(ctx, s.rdb, nil, s.prefix(policy), policy, s.channel, sessionID).Err(); err != nil {
+	pfx := s.prefix(policy)
+	if err := s.runEnding(ctx, policy, endScript, []string{pfx + "s:" + sessionID}, pfx, policy, s.channel, sessionID).Err(); err != nil {
 		return s.fail("end", err)
 	}
 	s.cache.setDead(cacheKey(policy, sessionID))
@@ -466,7 +466,8 @@ func (s *Store) End(ctx context.Context, policy, sessionID string) error {
 func (s *Store) EndUser(ctx context.Context, policy, user string) (int, error) {
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	ended, err := endUserScript.Run(ctx, s.rdb, nil, s.prefix(policy), policy, s.channel, user).StringSlice()
+	pfx := s.prefix(policy)
+	ended, err := s.runEnding(ctx, policy, endUserScript, []string{pfx + "u:" + user}, pfx, policy, s.channel, user).StringSlice()
 	if err != nil {
 		return 0, s.fail("end user", err)
 	}

@@ -18,7 +18,19 @@ import "github.com/redis/go-redis/v9"
 // session Redis does not hold is over. Ending a session publishes
 // "POLICY\nSID" on KeyPrefix + "ended".
 //
-// All changes of sessions run as Lua scripts: atomic across replicas.
+// All changes of sessions run as Lua scripts: atomic across replicas. Each
+// script gets the keys it knows before it runs as KEYS (Redis Cluster routes
+// it by them; a script with no keys would go to any node); the keys it finds
+// on the way (a session's tokens, its user's index) share their slot through
+// the hash tag.
+//
+// In the Sentinel and Cluster modes an end also writes
+//
+//	P e         string: the time of the latest end of a session of the policy
+//
+// on the connection of the end, so that the WAIT that follows covers the end,
+// or, when a retried end finds nothing left to end, the earlier end it
+// retries (see Store.runEnding).
 
 // luaLib is prepended to every script.
 const luaLib = `
@@ -49,14 +61,14 @@ local function extend(key, ttl)
 end
 `
 
-// createScript: ARGV pfx, policy, channel, sid, hash, now, ttl, meta, user,
-// maxPerUser. Expired and vanished sessions leave the user's index; past
+// createScript: KEYS P s:SID, P t:HASH, P u:USER; ARGV pfx, policy, channel,
+// sid, hash, now, ttl, meta, user, maxPerUser. Expired and vanished sessions leave the user's index; past
 // maxPerUser the oldest sessions end. Returns the ids of the sessions ended.
 var createScript = redis.NewScript(luaLib + `
 local pfx, policy, channel, sid, h = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
 local meta, user, maxPerUser = ARGV[8], ARGV[9], tonumber(ARGV[10])
-local uk = pfx .. 'u:' .. user
+local uk = KEYS[3]
 local live, ended = {}, {}
 for _, m in ipairs(redis.call('ZRANGE', uk, 0, -1)) do
   local e = redis.call('HGET', pfx .. 's:' .. m, 'expires')
@@ -78,25 +90,25 @@ end
 local score = now
 local last = redis.call('ZRANGE', uk, -1, -1, 'WITHSCORES')
 if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 1 end
-local sk = pfx .. 's:' .. sid
+local sk = KEYS[1]
 redis.call('HSET', sk, 'meta', meta, 'user', user, 'ttl', fmt(ttl), 'created', fmt(now),
   'refreshed', '0', 'expires', fmt(now + ttl), 'rotations', '0', 'current', h, 'retired', '')
 redis.call('PEXPIRE', sk, fmt(ttl))
-redis.call('SET', pfx .. 't:' .. h, sid, 'PX', fmt(ttl))
+redis.call('SET', KEYS[2], sid, 'PX', fmt(ttl))
 redis.call('ZADD', uk, fmt(score), sid)
 extend(uk, ttl)
 return ended
 `)
 
-// rotateScript: ARGV pfx, policy, channel, hash, newHash, now, grace,
-// maxSiblings, maxRetired. Returns {'ok', meta, refreshed, rotations,
+// rotateScript: KEYS P t:HASH, P t:NEWHASH; ARGV pfx, policy, channel, hash,
+// newHash, now, grace, maxSiblings, maxRetired. Returns {'ok', meta, refreshed, rotations,
 // expires}, {'invalid'} or {'reused', meta}; the rules are those of
 // session.Memory.Rotate.
 var rotateScript = redis.NewScript(luaLib + `
 local pfx, policy, channel, h, nh = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now, grace = tonumber(ARGV[6]), tonumber(ARGV[7])
 local maxSiblings, maxRetired = tonumber(ARGV[8]), tonumber(ARGV[9])
-local tk = pfx .. 't:' .. h
+local tk = KEYS[1]
 local sid = redis.call('GET', tk)
 if not sid then return {'invalid'} end
 local sk = pfx .. 's:' .. sid
@@ -139,7 +151,7 @@ while #retired > maxRetired do
 end
 local ttl = tonumber(f[5])
 local expires = now + ttl
-redis.call('SET', pfx .. 't:' .. nh, sid, 'PX', fmt(ttl))
+redis.call('SET', KEYS[2], sid, 'PX', fmt(ttl))
 for _, c in ipairs(current) do
   if c ~= nh then redis.call('PEXPIRE', pfx .. 't:' .. c, fmt(ttl)) end
 end
@@ -152,11 +164,11 @@ extend(pfx .. 'u:' .. f[6], ttl)
 return {'ok', f[1], fmt(now), tostring(rotations), fmt(expires)}
 `)
 
-// endByTokenScript: ARGV pfx, policy, channel, hash. Returns {'ok', meta,
+// endByTokenScript: KEYS P t:HASH; ARGV pfx, policy, channel, hash. Returns {'ok', meta,
 // refreshed, rotations, expires} or {'invalid'}.
 var endByTokenScript = redis.NewScript(luaLib + `
-local pfx, policy, channel, h = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local tk = pfx .. 't:' .. h
+local pfx, policy, channel = ARGV[1], ARGV[2], ARGV[3]
+local tk = KEYS[1]
 local sid = redis.call('GET', tk)
 if not sid then return {'invalid'} end
 local f = redis.call('HMGET', pfx .. 's:' .. sid, 'meta', 'refreshed', 'rotations', 'expires')
@@ -168,16 +180,16 @@ endSession(pfx, policy, channel, sid)
 return {'ok', f[1], f[2], f[3], f[4]}
 `)
 
-// endScript: ARGV pfx, policy, channel, sid. Returns 1 or 0.
+// endScript: KEYS P s:SID; ARGV pfx, policy, channel, sid. Returns 1 or 0.
 var endScript = redis.NewScript(luaLib + `
 return endSession(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 `)
 
-// endUserScript: ARGV pfx, policy, channel, user. Returns the ids of the
-// sessions ended.
+// endUserScript: KEYS P u:USER; ARGV pfx, policy, channel, user. Returns the
+// ids of the sessions ended.
 var endUserScript = redis.NewScript(luaLib + `
-local pfx, policy, channel, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local uk = pfx .. 'u:' .. user
+local pfx, policy, channel = ARGV[1], ARGV[2], ARGV[3]
+local uk = KEYS[1]
 local ended = {}
 for _, m in ipairs(redis.call('ZRANGE', uk, 0, -1)) do
   if endSession(pfx, policy, channel, m) == 1 then ended[#ended + 1] = m end
@@ -186,13 +198,13 @@ redis.call('DEL', uk)
 return ended
 `)
 
-// recordScript: ARGV key, event JSON, keep (entries), ttl (ms). Pushes an
-// event and keeps the list for at least ttl.
+// recordScript: KEYS P r:USER; ARGV event JSON, keep (entries), ttl (ms).
+// Pushes an event and keeps the list for at least ttl.
 var recordScript = redis.NewScript(luaLib + `
-local key = ARGV[1]
-redis.call('LPUSH', key, ARGV[2])
-redis.call('LTRIM', key, 0, tonumber(ARGV[3]) - 1)
-local ttl = tonumber(ARGV[4])
+local key = KEYS[1]
+redis.call('LPUSH', key, ARGV[1])
+redis.call('LTRIM', key, 0, tonumber(ARGV[2]) - 1)
+local ttl = tonumber(ARGV[3])
 local left = redis.call('PTTL', key)
 if left < ttl then redis.call('PEXPIRE', key, fmt(ttl)) end
 return 1
