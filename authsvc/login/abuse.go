@@ -11,7 +11,10 @@ import (
 
 // Limits say when failed sign-ins are slowed. After Free failures for one key
 // (a client address, or a user name of a policy) within Window, that key is
-// refused for Base, then twice as long after each further failure, up to Max.
+// refused for Base, then twice as long after each further failure, up to Max:
+// with FreePerUser 5, the sixth attempt is answered 429. An attempt counts as
+// a failure from before its password is checked until it succeeds, so that
+// parallel attempts cannot all pass the check before any has failed.
 // A success clears the user name's count, never the address's: one good
 // account must not reset a password-guessing address.
 type Limits struct {
@@ -22,8 +25,8 @@ type Limits struct {
 	MaxEntries     int           // bound of the counters kept
 }
 
-// DefaultLimits: 10 failures per address and 5 per user name, then 1 s, 2 s, 4 s,
-// ... up to 15 minutes.
+// DefaultLimits: 10 failures per address and 5 per user name, then 429 for
+// 1 s, 2 s, 4 s, ... up to 15 minutes.
 var DefaultLimits = Limits{
 	FreePerAddress: 10,
 	FreePerUser:    5,
@@ -50,23 +53,32 @@ func newLimiter(l Limits) *limiter {
 	return &limiter{l: l, m: map[string]*failures{}}
 }
 
-// retryAfter returns how long keys are still refused for, 0 when none is.
-func (lm *limiter) retryAfter(now time.Time, keys ...string) time.Duration {
+// reserve counts an attempt as a failure against both keys before its
+// password is checked, or returns how long they are still refused for (and
+// counts nothing). Checking and counting under one lock is what bounds a
+// parallel burst: at most free attempts of a key are ever past this point
+// within its window. release gives back an attempt that turned out not to be
+// a failure.
+func (lm *limiter) reserve(now time.Time, addrKey string, addrFree int, uKey string, userFree int) time.Duration {
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
 	var wait time.Duration
-	for _, k := range keys {
+	for _, k := range []string{addrKey, uKey} {
 		if f := lm.m[k]; f != nil && now.Before(f.until) {
 			wait = max(wait, f.until.Sub(now))
 		}
 	}
-	return wait
+	if wait > 0 {
+		return wait
+	}
+	lm.failLocked(now, addrKey, addrFree)
+	lm.failLocked(now, uKey, userFree)
+	return 0
 }
 
-// fail counts a failure against a key that is free for free failures.
-func (lm *limiter) fail(now time.Time, key string, free int) {
-	lm.mu.Lock()
-	defer lm.mu.Unlock()
+// failLocked counts a failure against a key that is free for free failures:
+// the free-th failure starts the wait.
+func (lm *limiter) failLocked(now time.Time, key string, free int) {
 	f := lm.m[key]
 	if f == nil {
 		if len(lm.m) >= lm.l.MaxEntries {
@@ -79,13 +91,29 @@ func (lm *limiter) fail(now time.Time, key string, free int) {
 	}
 	f.count++
 	f.last = now
-	if over := f.count - free; over > 0 {
+	if over := f.count - free + 1; over > 0 {
 		d := lm.l.Base
 		for i := 1; i < over && d < lm.l.Max; i++ {
 			d *= 2
 		}
 		d = min(d, lm.l.Max)
 		f.until = now.Add(d)
+	}
+}
+
+// release takes back one attempt reserve counted against key (the password
+// was right, or it was never checked). The wait it started ends with it;
+// one that other failures started stays.
+func (lm *limiter) release(key string, free int) {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	f := lm.m[key]
+	if f == nil || f.count == 0 {
+		return
+	}
+	f.count--
+	if f.count < free {
+		f.until = time.Time{}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -32,10 +33,8 @@ func TestBruteForceReaches429(t *testing.T) {
 			t.Fatalf("failure %d: %d", i+1, rec.Code)
 		}
 	}
-	// The fourth failure for alice starts the backoff: 1 s.
-	if rec := hs.signInAs(attacker, "alice", "guess3"); rec.Code != 401 {
-		t.Fatalf("failure 4: %d", rec.Code)
-	}
+	// The third failure for alice (FreePerUser) starts the backoff: 1 s. The
+	// very next attempt is refused, even with the right password.
 	rec := hs.signInAs(attacker, "alice", alicePW)
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1" || !strings.Contains(rec.Body.String(), `"too_many_requests"`) {
 		t.Fatalf("past the threshold, even with the right password: %d Retry-After=%q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
@@ -50,7 +49,7 @@ func TestBruteForceReaches429(t *testing.T) {
 		t.Fatalf("after the wait: %d", rec.Code)
 	}
 	if rec := hs.signInAs(attacker, "alice", "x"); rec.Header().Get("Retry-After") != "2" {
-		t.Fatalf("backoff after the 5th failure: Retry-After=%q, want 2", rec.Header().Get("Retry-After"))
+		t.Fatalf("backoff after the 4th failure: Retry-After=%q, want 2", rec.Header().Get("Retry-After"))
 	}
 	// Per address: the attacker moves to other user names and is stopped too.
 	hs.clock.Advance(3 * time.Second)
@@ -208,4 +207,70 @@ func httptestRefresh(hs *harness, tok string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	hs.h.ServeHTTP(rec, req)
 	return rec
+}
+
+// A parallel burst of wrong passwords gets no more password checks than the
+// limit allows: the attempt is counted before bcrypt runs, not after, so the
+// number of bcrypt slots (cores) does not multiply an attacker's guesses. The
+// comparisons are held until every request of the burst has either reached
+// its comparison or been refused, so the test does not depend on scheduling.
+func TestParallelBurstGetsOnlyTheAllowedChecks(t *testing.T) {
+	const burst = 20
+	for _, tc := range []struct {
+		name       string
+		users      func(i int) string
+		wantChecks int
+	}{
+		{"one user name", func(int) string { return "alice" }, 3},                         // FreePerUser
+		{"sprayed user names", func(i int) string { return "user" + strconv.Itoa(i) }, 6}, // FreePerAddress
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := newHarness(t, harnessConfig{slots: burst, limits: Limits{FreePerAddress: 6, FreePerUser: 3, Base: time.Second, Max: time.Minute, Window: time.Hour, MaxEntries: 1000}})
+			release := make(chan struct{})
+			arrived := make(chan struct{}, burst)
+			var checks atomic.Int32
+			hs.h.beforeCompare = func() {
+				checks.Add(1)
+				arrived <- struct{}{}
+				<-release
+			}
+			codes := make(chan int, burst)
+			for i := range burst {
+				go func() { codes <- hs.signInAs("203.0.113.7:5555", tc.users(i), "guess"+strconv.Itoa(i)).Code }()
+			}
+			var got []int
+			for waiting := 0; waiting+len(got) < burst; {
+				select {
+				case <-arrived:
+					waiting++
+				case c := <-codes:
+					got = append(got, c)
+				}
+			}
+			close(release)
+			for len(got) < burst {
+				got = append(got, <-codes)
+			}
+			if n := int(checks.Load()); n > tc.wantChecks {
+				t.Errorf("a burst of %d got %d password checks, want at most %d (answers %v)", burst, n, tc.wantChecks, got)
+			}
+			if n := slices.Index(got, http.StatusTooManyRequests); n < 0 {
+				t.Errorf("no 429 in the burst: %v", got)
+			}
+		})
+	}
+}
+
+// "After 5 failures they are answered 429": the attempt after the last free
+// failure is refused, not allowed one more guess.
+func TestRefusedRightAfterTheFreeFailures(t *testing.T) {
+	hs := newHarness(t, harnessConfig{limits: Limits{FreePerAddress: 100, FreePerUser: 5, Base: time.Second, Max: time.Minute, Window: time.Hour, MaxEntries: 1000}})
+	for i := range 5 {
+		if rec := hs.signInAs("203.0.113.7:5555", "alice", "guess"+strconv.Itoa(i)); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d, want 401", i+1, rec.Code)
+		}
+	}
+	if rec := hs.signInAs("203.0.113.7:5555", "alice", "guess5"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("the attempt after 5 failures: %d, want 429", rec.Code)
+	}
 }

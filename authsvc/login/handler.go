@@ -73,6 +73,8 @@ type Handler struct {
 
 	dummyMu sync.Mutex
 	dummies map[int][]byte // bcrypt cost -> hash of a random password
+
+	beforeCompare func() // tests: runs before each password comparison
 }
 
 // New returns the handler.

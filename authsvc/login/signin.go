@@ -115,7 +115,7 @@ func (h *Handler) startSession(x *exchange, user *users.User) (access, refresh s
 func (h *Handler) authenticate(x *exchange, username, password string) (*users.User, string, time.Duration) {
 	client := ClientAddr(x.r, h.o.TrustedProxies)
 	addrKey, uKey := addressKey(client), userKey(x.p.Key, username)
-	if wait := h.limiter.retryAfter(x.now, addrKey, uKey); wait > 0 {
+	if wait := h.limiter.reserve(x.now, addrKey, h.o.Limits.FreePerAddress, uKey, h.o.Limits.FreePerUser); wait > 0 {
 		h.o.Metrics.count(x.p.Key, ResultRateLimited)
 		h.log.Warn("sign-in throttled", "policy", x.p.Key, "client", client.String(), "user", printable(username), "retry_after", int(wait.Seconds()+0.999))
 		return nil, ResultRateLimited, wait
@@ -127,6 +127,9 @@ func (h *Handler) authenticate(x *exchange, username, password string) (*users.U
 		case h.sem <- struct{}{}:
 		default:
 			h.o.Metrics.count(x.p.Key, ResultBusy)
+			// Not checked: not a failure.
+			h.limiter.release(addrKey, h.o.Limits.FreePerAddress)
+			h.limiter.release(uKey, h.o.Limits.FreePerUser)
 			return nil, ResultBusy, time.Second
 		}
 		u, known := x.p.Login.Users.Lookup(username)
@@ -135,13 +138,15 @@ func (h *Handler) authenticate(x *exchange, username, password string) (*users.U
 			hash = u.Hash
 		}
 		err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+		if h.beforeCompare != nil {
+			h.beforeCompare()
+		}
 		<-h.sem
 		ok = err == nil && known
 		user = u
 	}
 	if !ok {
-		h.limiter.fail(x.now, addrKey, h.o.Limits.FreePerAddress)
-		h.limiter.fail(x.now, uKey, h.o.Limits.FreePerUser)
+		// The failure was counted by reserve.
 		h.o.Metrics.count(x.p.Key, ResultFailure)
 		// One line per failure, for fail2ban; client before user, so that a user
 		// name can never place a forged address where the filter looks.
@@ -149,6 +154,7 @@ func (h *Handler) authenticate(x *exchange, username, password string) (*users.U
 		return nil, ResultFailure, 0
 	}
 	h.limiter.clear(uKey)
+	h.limiter.release(addrKey, h.o.Limits.FreePerAddress)
 	// ResultSuccess is counted once the session exists (signIn).
 	return user, ResultSuccess, 0
 }
