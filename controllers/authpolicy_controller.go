@@ -143,6 +143,16 @@ func (r *AuthPolicyReconciler) reconcileNormal(ctx context.Context, ap *v1alpha1
 	}
 	log.V(1).Info("policy published", "generation", ap.Generation)
 
+	if refused := r.Store.RefusedHosts(key); len(refused) > 0 {
+		allowed := "no host"
+		if ps := r.Store.HostClaims().Patterns(ap.Namespace); len(ps) > 0 {
+			allowed = strings.Join(ps, ", ")
+		}
+		r.setReady(ap, metav1.ConditionFalse, v1alpha1.ReasonHostNotAllowed, fmt.Sprintf(
+			"spec.hosts: namespace %s may not claim %s (the controller's --host-claims allow it: %s); this policy is not routed by host (it still answers at /jwtgate/auth/%s/%s): remove those hosts, or ask the platform team to allow them",
+			ap.Namespace, quoteAll(refused), allowed, ap.Namespace, ap.Name))
+		return ctrl.Result{}, nil
+	}
 	if conflicts := r.Store.Conflicts(key); len(conflicts) > 0 {
 		parts := make([]string, len(conflicts))
 		for i, c := range conflicts {
@@ -370,4 +380,12 @@ func hostsOf(p *policy.Policy) []string {
 		return nil
 	}
 	return p.Hosts
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
 }

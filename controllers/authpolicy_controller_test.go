@@ -316,6 +316,33 @@ func TestSigningKeyMissing(t *testing.T) {
 	}
 }
 
+// With --host-claims, a namespace claims only the hosts it is given: a policy
+// naming another host is Ready=False, HostNotAllowed, holds none of its hosts
+// (so it cannot squat on them first) and still answers by path.
+func TestHostClaims(t *testing.T) {
+	ns := newNamespace(t)
+	r := startReplica(t, ns, replicaOptions{hostClaims: ns + "=*.shop.example.com,shop.example.com;other-team=pay.example.com"})
+	key := newSigner(t)
+	create(t, keySecret(t, ns, "keys", key), jwtPolicy(ns, "squatter", "keys", "pay.example.com", "www.shop.example.com"))
+	c := waitCondition(t, ns, "squatter", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonHostNotAllowed)
+	if !strings.Contains(c.Message, `"pay.example.com"`) || strings.Contains(c.Message, `"www.shop.example.com"`) ||
+		!strings.Contains(c.Message, "*.shop.example.com") || strings.Contains(c.Message, "other-team") {
+		t.Errorf("message %q should name the refused host and what this namespace may claim, and nothing of other namespaces", c.Message)
+	}
+	if got := r.store.Load().ForHost("www.shop.example.com"); got != nil {
+		t.Errorf("a refused policy must not be host-routed at all; www.shop.example.com goes to %s", got.Key)
+	}
+	if got := r.decide(ns, "squatter", "/orders", key.token(t)); got != http.StatusOK {
+		t.Errorf("path-routed decision of the refused policy: %d, want 200", got)
+	}
+	// An allowed policy created later gets the hosts the refused one named.
+	create(t, jwtPolicy(ns, "shop", "keys", "shop.example.com", "www.shop.example.com"))
+	waitCondition(t, ns, "shop", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+	if got := r.store.Load().ForHost("www.shop.example.com"); got == nil || got.Key != ns+"/shop" {
+		t.Errorf("www.shop.example.com routes to %v, want %s/shop", got, ns)
+	}
+}
+
 func TestHostConflict(t *testing.T) {
 	ns := newNamespace(t)
 	r := startReplica(t, ns, replicaOptions{})

@@ -156,6 +156,7 @@ type replicaOptions struct {
 	probeInterval time.Duration
 	probeLog      *slog.Logger
 	healthAddr    string
+	hostClaims    string // --host-claims
 }
 
 // startReplica starts a manager watching ns, wired as `jwtgate controller` wires it.
@@ -215,6 +216,12 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 	if o.remotes.Metrics == nil {
 		o.remotes.Metrics = keys.NewMetrics(reg)
 	}
+	claims, err := policy.ParseHostClaims(o.hostClaims)
+	if err != nil {
+		cancel()
+		t.Fatalf("host claims: %v", err)
+	}
+	store.SetHostClaims(claims)
 	rec := &controllers.AuthPolicyReconciler{
 		Client:       mgr.GetClient(),
 		SecretReader: mgr.GetAPIReader(),

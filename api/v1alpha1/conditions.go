@@ -20,7 +20,10 @@ const (
 	ReasonSigningKeyMissing = "SigningKeyMissing"
 	ReasonSigningKeyInvalid = "SigningKeyInvalid"
 	ReasonHostConflict      = "HostConflict"
-	ReasonInvalidSpec       = "InvalidSpec"
+	// ReasonHostNotAllowed: spec.hosts names a host the controller's
+	// --host-claims do not let this namespace claim.
+	ReasonHostNotAllowed = "HostNotAllowed"
+	ReasonInvalidSpec    = "InvalidSpec"
 	// ReasonServingLastGood is used when the newest generation is invalid and the
 	// previous good one keeps serving.
 	ReasonServingLastGood = "ServingLastGood"

@@ -64,6 +64,8 @@ type Store struct {
 	mu        sync.Mutex
 	entries   map[string]storeEntry
 	conflicts map[string][]HostConflict // by the policy that lost
+	claims    *HostClaims               // nil: any namespace may claim any host
+	refused   map[string][]string       // hosts claims refused, by policy
 	gen       uint64
 	cur       atomic.Pointer[Snapshot]
 	onChange  []func(*Snapshot)
@@ -151,6 +153,30 @@ func (s *Store) Delete(key string) {
 	s.publishLocked()
 }
 
+// SetHostClaims limits which namespaces may claim which hosts, from now on
+// (nil: any). A policy claiming a host its namespace may not is not
+// host-routed at all and holds none of its hosts; it stays routable by path.
+func (s *Store) SetHostClaims(hc *HostClaims) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.claims = hc
+	s.publishLocked()
+}
+
+// HostClaims returns the rule SetHostClaims set (nil: any namespace, any host).
+func (s *Store) HostClaims() *HostClaims {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.claims
+}
+
+// RefusedHosts returns the hosts policy key claims that its namespace may not.
+func (s *Store) RefusedHosts(key string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.refused[key])
+}
+
 // Current returns the serving policy with that key, if any.
 func (s *Store) Current(key string) *Policy { return s.Load().byKey[key] }
 
@@ -179,8 +205,19 @@ func (s *Store) publishLocked() {
 		return cmp.Or(a.since.Compare(b.since), strings.Compare(a.p.Key, b.p.Key))
 	})
 	conflicts := map[string][]HostConflict{}
+	refused := map[string][]string{}
 	owner := map[string]string{}
 	for _, e := range ordered {
+		for _, h := range e.p.Hosts {
+			if !s.claims.Allows(e.p.Namespace, h) {
+				refused[e.p.Key] = append(refused[e.p.Key], h)
+			}
+		}
+		if len(refused[e.p.Key]) > 0 {
+			// As for a conflict: not host-routed at all, and it holds no host
+			// that an allowed policy could claim.
+			continue
+		}
 		var lost []HostConflict
 		for _, h := range e.p.Hosts {
 			if o, taken := owner[h]; taken && o != e.p.Key {
@@ -203,6 +240,7 @@ func (s *Store) publishLocked() {
 		}
 	}
 	s.conflicts = conflicts
+	s.refused = refused
 	s.cur.Store(snap)
 	for _, fn := range s.onChange {
 		fn(snap)

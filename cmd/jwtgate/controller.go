@@ -34,6 +34,7 @@ type controllerFlags struct {
 	leaderElectionNS string
 	watchNamespaces  string
 	replicas         int
+	hostClaims       string
 }
 
 func (c *controllerFlags) register(fs *flag.FlagSet) {
@@ -42,6 +43,7 @@ func (c *controllerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.leaderElectionID, "leader-election-id", "jwtgate-controller.jwtgate.dev", "name of the Lease the replicas elect a leader with")
 	fs.StringVar(&c.leaderElectionNS, "leader-election-namespace", "", "namespace of the Lease; default: the pod's namespace (required outside a cluster)")
 	fs.StringVar(&c.watchNamespaces, "watch-namespaces", "", "comma-separated namespaces to watch AuthPolicies and Secrets in; empty: all")
+	fs.StringVar(&c.hostClaims, "host-claims", "", "which namespaces may claim which hosts in spec.hosts, e.g. 'shop=*.shop.example.com,shop.example.com;team-b=b.example.com' (*.D: every host under D); a namespace not named may claim none; empty: any namespace may claim any host, and the first policy to claim one keeps it")
 	fs.IntVar(&c.replicas, "replicas-hint", replicasFromEnv(), "how many replicas serve decisions (default $JWTGATE_REPLICAS, else 1); with more than one and no shared session store, policies with login get SessionsShared=False")
 }
 
@@ -142,7 +144,12 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 		return fmt.Errorf("starting the controller manager: %w", err)
 	}
 
+	claims, err := policy.ParseHostClaims(cf.hostClaims)
+	if err != nil {
+		return fmt.Errorf("--host-claims: %w", err)
+	}
 	store := newStore()
+	store.SetHostClaims(claims)
 	svc, err := newDecisionService(ctx, store, common, log)
 	if err != nil {
 		return err

@@ -78,6 +78,10 @@ func TestValuesRefused(t *testing.T) {
 		{"trusted proxies as a string", "trustedProxies: 10.0.0.0/8", "trustedProxies"},
 		{"trusted proxy not a CIDR", "trustedProxies: [10.0.0.1]", "trustedProxies"},
 		{"namespace name", "watchNamespaces: [Team_A]", "watchNamespaces"},
+		{"host claim namespace", `hostClaims: {Team_A: ["a.example.com"]}`, "hostClaims"},
+		{"host claim pattern", `hostClaims: {shop: ["https://shop.example.com"]}`, "hostClaims"},
+		{"host claim wildcard inside", `hostClaims: {shop: ["a.*.example.com"]}`, "hostClaims"},
+		{"host claim as a string", `hostClaims: "shop=*.shop.example.com"`, "hostClaims"},
 		{"redis URL scheme", "store: {redis: {url: http://redis:6379}}", "url"},
 		{"duration without unit", "shutdownDelay: 5", "shutdownDelay"},
 		{"port out of range", "ports: {http: 80000, metrics: 8080, health: 8081}", "http"},
@@ -555,3 +559,17 @@ func TestRedisURLNeverInArgs(t *testing.T) {
 	}
 }
 
+// hostClaims becomes one --host-claims argument that `jwtgate controller`
+// parses; unset, the chart passes none (any namespace may claim any host).
+func TestHostClaimsValue(t *testing.T) {
+	for _, a := range containerArgs(t, render(t, "jwtgate", "jwtgate", valueSets["defaults"]), "jwtgate") {
+		if strings.HasPrefix(a, "--host-claims") {
+			t.Errorf("default args hold %s", a)
+		}
+	}
+	objs := render(t, "jwtgate", "jwtgate", `hostClaims: {shop: ["*.shop.example.com", "shop.example.com"], team-b: ["b.example.com"]}`)
+	want := "--host-claims=shop=*.shop.example.com,shop.example.com;team-b=b.example.com"
+	if args := containerArgs(t, objs, "jwtgate"); !slices.Contains(args, want) {
+		t.Errorf("args %v lack %s", args, want)
+	}
+}

@@ -20,8 +20,29 @@ import (
 func TestNginxFlow(t *testing.T) {
 	for _, config := range []nginxConfig{ingressStyle, ingressStyleKeepalive, readmePlainNginx} {
 		t.Run(strings.ReplaceAll(config.String(), " ", "_"), func(t *testing.T) {
-			walk(t, newStack(t, config))
+			s := newStack(t, config)
+			walk(t, s)
+			if config == readmePlainNginx {
+				doorsStayPrivate(t, s)
+			}
 		})
+	}
+}
+
+// doorsStayPrivate checks that README's nginx block routes only the public
+// sign-in paths to jwtgate: its doors answer "is this token valid?" to
+// whoever reaches them, so from the internet they must not answer at all.
+func doorsStayPrivate(t *testing.T, s *stack) {
+	hdr := http.Header{"X-Original-URL": {s.origin + "/"}, "X-Original-Method": {"GET"}}
+	for _, path := range []string{"/jwtgate/auth", "/jwtgate/auth/default/shop", "/jwtgate/forward-auth", "/jwtgate/ext-authz/-/", "/jwtgate/%61uth", "/jwtgate/login/../auth", "/jwtgate/loginx"} {
+		resp, _ := s.do(s.client(), http.MethodGet, s.origin+path, nil, hdr)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s from outside: %d, want nginx's 404 (only the sign-in paths are routed to jwtgate)", path, resp.StatusCode)
+		}
+	}
+	resp, _ := s.do(s.client(), http.MethodGet, s.origin+"/jwtgate/jwks.json", nil, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /jwtgate/jwks.json from outside: %d, want 200", resp.StatusCode)
 	}
 }
 
