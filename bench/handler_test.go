@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
+	"github.com/jwtgate/jwtgate/authsvc/door"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
 )
@@ -106,7 +107,7 @@ func BenchmarkAuthHandler(b *testing.B) {
 			}
 			store := policy.NewStore()
 			store.Replace([]*policy.Policy{p})
-			h := server.NewMux(server.Options{Store: store, Metrics: server.NewMetrics(prometheus.NewRegistry())})
+			h := server.NewMux(server.Options{Store: store, Metrics: door.NewMetrics(prometheus.NewRegistry())})
 			req, _ := http.NewRequest("GET", "http://127.0.0.1:8000/jwtgate/auth/bench/rs256", nil)
 			req.Header.Set("X-Original-URL", "http://app.bench.test/api/orders/7")
 			req.Header.Set("X-Original-Method", "GET")
@@ -177,7 +178,7 @@ func BenchmarkAuthHandlerPolicies(b *testing.B) {
 			}
 			store := policy.NewStore()
 			store.Replace(ps)
-			h := server.NewMux(server.Options{Store: store, Metrics: server.NewMetrics(prometheus.NewRegistry())})
+			h := server.NewMux(server.Options{Store: store, Metrics: door.NewMetrics(prometheus.NewRegistry())})
 			req, _ := http.NewRequest("GET", "http://127.0.0.1:8000/", nil)
 			req.Header.Set("X-Original-URL", "http://app.bench.test/api/orders/7")
 			req.Header.Set("X-Original-Method", "GET")

@@ -206,7 +206,7 @@ func originAllowed(x *exchange) bool {
 		return false // including "null"
 	}
 	host := strings.ToLower(u.Hostname())
-	return host == x.host || hostAllowed(host, x.p.Login.AllowedRedirectHosts)
+	return host == x.host || policy.HostMatches(host, x.p.Login.AllowedRedirectHosts)
 }
 
 // answersFor chooses how the exchange answers: JSON when the client accepts

@@ -3,6 +3,8 @@ package login
 import (
 	"net/url"
 	"strings"
+
+	"github.com/jwtgate/jwtgate/authsvc/policy"
 )
 
 // maxRedirect bounds rd; nginx's own URLs are far shorter.
@@ -37,7 +39,7 @@ func SafeRedirect(rd string, allowed []string) string {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" || u.User != nil || u.Host == "" {
 		return "/"
 	}
-	if !hostAllowed(strings.ToLower(u.Hostname()), allowed) {
+	if !policy.HostMatches(strings.ToLower(u.Hostname()), allowed) {
 		return "/"
 	}
 	if p := u.Port(); p != "" && strings.Trim(p, "0123456789") != "" {
@@ -45,27 +47,6 @@ func SafeRedirect(rd string, allowed []string) string {
 	}
 	// Re-serialized, so that the browser reads exactly what was checked.
 	return u.String()
-}
-
-// hostAllowed matches a lower-case host name against hosts that are exact or
-// "*." wildcards one label deep, as spec.hosts are.
-func hostAllowed(host string, allowed []string) bool {
-	if host == "" {
-		return false
-	}
-	for _, a := range allowed {
-		if rest, ok := strings.CutPrefix(a, "*."); ok {
-			label, parent, found := strings.Cut(host, ".")
-			if found && label != "" && parent == rest {
-				return true
-			}
-			continue
-		}
-		if host == a {
-			return true
-		}
-	}
-	return false
 }
 
 // RedirectParam returns the rd parameter of a sign-in or sign-out URL's query.

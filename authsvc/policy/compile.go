@@ -73,6 +73,8 @@ type Policy struct {
 	rules      ruleTable
 	slots      []string // claim paths the policy reads, by slot
 	forward    []forwardClaim
+	blank      []Header // every forwardClaims header, empty: the allow of a public rule
+	blankNames []string
 	apiKeys    *apiKeyTable
 	apiKeyHdr  string
 	signedOnly bool // no token sources and no api keys: nothing can pass but public rules
@@ -177,6 +179,10 @@ func Compile(in Input) (*Policy, error) {
 			continue
 		}
 		p.forward = append(p.forward, forwardClaim{header: http.CanonicalHeaderKey(fc.Header), slot: slotOf(fc.Claim)})
+	}
+	for _, f := range p.forward {
+		p.blank = append(p.blank, Header{Name: f.header, Values: []string{""}})
+		p.blankNames = append(p.blankNames, f.header)
 	}
 	if spec.APIKeys != nil {
 		p.apiKeyHdr = spec.APIKeys.Header

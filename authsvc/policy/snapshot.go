@@ -39,6 +39,28 @@ func (s *Snapshot) ForHost(host string) *Policy {
 	return nil
 }
 
+// HostMatches reports whether a lower-case host name (no port) is one of
+// patterns: exact, or "*.example.com" one label deep, as spec.hosts and
+// allowedRedirectHosts are written.
+func HostMatches(host string, patterns []string) bool {
+	if host == "" {
+		return false
+	}
+	for _, a := range patterns {
+		if rest, ok := strings.CutPrefix(a, "*."); ok {
+			label, parent, found := strings.Cut(host, ".")
+			if found && label != "" && parent == rest {
+				return true
+			}
+			continue
+		}
+		if host == a {
+			return true
+		}
+	}
+	return false
+}
+
 // Len is the number of policies.
 func (s *Snapshot) Len() int { return len(s.byKey) }
 

@@ -50,6 +50,13 @@ type Header struct {
 	Values []string // one value; a slice so the handler can set it without allocating
 }
 
+// BlankForwardHeaders are every forwardClaims header with an empty value, and
+// their names: what an allow without an identity (a public rule) forwards, so
+// that the proxy still overwrites a client's own copy. Shared; never modify.
+func (p *Policy) BlankForwardHeaders() (set []Header, names []string) {
+	return p.blank, p.blankNames
+}
+
 // verifyError is a token that is refused, with the reason for metrics and the
 // description for WWW-Authenticate's error_description.
 type verifyError struct {

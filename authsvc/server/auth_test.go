@@ -21,12 +21,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
+	"github.com/jwtgate/jwtgate/authsvc/door"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 )
 
 type fixture struct {
 	handler http.Handler
-	metrics *Metrics
+	metrics *door.Metrics
 	reg     *prometheus.Registry
 	key     *ecdsa.PrivateKey
 }
@@ -65,7 +66,7 @@ func newFixtureWithLog(t *testing.T, w io.Writer, auditPerSecond float64) *fixtu
 	store := policy.NewStore()
 	store.Replace([]*policy.Policy{p})
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
+	m := door.NewMetrics(reg)
 	o := Options{Store: store, Metrics: m, AuditPerSecond: auditPerSecond}
 	if w != nil {
 		o.Log = slog.New(slog.NewTextHandler(w, nil))
@@ -151,11 +152,11 @@ func TestAuthHandler(t *testing.T) {
 			}
 		})
 	}
-	got := testutil.ToFloat64(f.metrics.decisions.WithLabelValues("shop/web", "forbidden", "role"))
+	got := testutil.ToFloat64(f.metrics.Decisions(door.AuthRequest, "shop/web", "forbidden", policy.ReasonRole))
 	if got != 2 { // "role missing" and "dot segments resolved before rules"
 		t.Fatalf(`jwtgate_decisions_total{policy="shop/web",result="forbidden",reason="role"} = %v, want 2`, got)
 	}
-	if n := testutil.CollectAndCount(f.reg, "jwtgate_decision_duration_seconds"); n != 1 {
+	if n := testutil.CollectAndCount(f.reg, "jwtgate_decision_duration_seconds"); n != 4 { // one series per door
 		t.Fatalf("duration histogram missing")
 	}
 }
@@ -218,7 +219,7 @@ func TestAPIKeyFailureIsLoggedAndCounted(t *testing.T) {
 	if strings.Contains(logs.String(), "jgk_wrong") {
 		t.Fatal("the presented key must never be logged")
 	}
-	if got := testutil.ToFloat64(f.metrics.apiKeys.WithLabelValues("ci/api", "")); got != 1 {
+	if got := testutil.ToFloat64(f.metrics.APIKeyUses("ci/api", "")); got != 1 {
 		t.Fatalf("refused keys counted %v, want 1", got)
 	}
 }
@@ -259,13 +260,13 @@ func TestAuditOfDeniedDecisions(t *testing.T) {
 	if n := strings.Count(logs.String(), "decision denied"); n > 2 {
 		t.Fatalf("%d audit lines in a flood, want at most 2", n)
 	}
-	if got := testutil.ToFloat64(h.metrics.auditDrop); got < 48 {
+	if got := testutil.ToFloat64(h.metrics.AuditDropped()); got < 48 {
 		t.Fatalf("dropped audit lines counted %v, want at least 48", got)
 	}
 	// The allowed token, twice: one verification, then a cache hit.
 	do("/app", user)
 	do("/app", user)
-	if hits := testutil.ToFloat64(h.metrics.cacheHit); hits < 1 {
+	if hits := testutil.ToFloat64(h.metrics.CacheHits()); hits < 1 {
 		t.Fatalf("cache hits %v, want at least 1", hits)
 	}
 }

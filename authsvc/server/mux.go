@@ -3,8 +3,10 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/jwtgate/jwtgate/authsvc/door"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 )
 
@@ -12,7 +14,7 @@ import (
 type Options struct {
 	Store    *policy.Store
 	Sessions policy.SessionChecker // for spec.login.revocation: strict; may be nil
-	Metrics  *Metrics
+	Metrics  *door.Metrics
 	Log      *slog.Logger
 	// Pages serves everything else under /jwtgate/ (sign-in, refresh, logout,
 	// jwks.json); nil leaves those paths unanswered (404).
@@ -21,26 +23,39 @@ type Options struct {
 	ClientAddr func(*http.Request) string
 	// Now is the decision clock; nil: time.Now. Tests with a fake clock set it.
 	Now func() time.Time
-	// AuditPerSecond bounds the audit lines of denied decisions; see Auth.
+	// AuditPerSecond bounds the audit lines of denied decisions; see door.Checker.
 	AuditPerSecond float64
 }
 
 // NewMux returns the handler of the decision listener (--listen).
 func NewMux(o Options) http.Handler {
-	auth := &Auth{Store: o.Store, Sessions: o.Sessions, Metrics: o.Metrics, Log: o.Log, ClientAddr: o.ClientAddr, Now: o.Now, AuditPerSecond: o.AuditPerSecond}
+	checker := &door.Checker{Store: o.Store, Sessions: o.Sessions, Metrics: o.Metrics, Log: o.Log, Now: o.Now, AuditPerSecond: o.AuditPerSecond}
+	auth := &Auth{Checker: checker, ClientAddr: o.ClientAddr}
+	forward := &ForwardAuth{Checker: checker, ClientAddr: o.ClientAddr}
 	mux := http.NewServeMux()
 	mux.Handle(AuthPath, auth)
 	mux.Handle(AuthPath+"/", auth)
 	if o.Pages != nil {
 		mux.Handle("/jwtgate/", o.Pages)
 	}
-	// Decisions skip the ServeMux's pattern matching: they are nearly every
-	// request this listener sees.
+	// The doors are dispatched before the ServeMux: decisions are nearly every
+	// request this listener sees, and a ServeMux answers 301 to a path holding
+	// ".." or "//" (nginx turns a 3xx from the auth service into a 500) and
+	// hands over a decoded path. The forward-auth door reads its own URL raw.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; p == AuthPath || (len(p) > len(AuthPath) && p[len(AuthPath)] == '/' && p[:len(AuthPath)] == AuthPath) {
+		if underPath(r.URL.Path, AuthPath) {
 			auth.ServeHTTP(w, r)
+			return
+		}
+		if underPath(requestPath(r), ForwardAuthPath) {
+			forward.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// underPath reports whether p is base or below it.
+func underPath(p, base string) bool {
+	return strings.HasPrefix(p, base) && (len(p) == len(base) || p[len(base)] == '/')
 }

@@ -16,6 +16,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/jwtgate/jwtgate/authsvc/admin"
+	"github.com/jwtgate/jwtgate/authsvc/door"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/login"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
@@ -85,7 +86,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 	mux := server.NewMux(server.Options{
 		Store:          store,
 		Sessions:       svc.sessions,
-		Metrics:        server.NewMetrics(metricsRegistry),
+		Metrics:        door.NewMetrics(metricsRegistry),
 		Log:            log,
 		Pages:          pages,
 		ClientAddr:     func(r *http.Request) string { return login.ClientAddr(r, proxies).String() },
