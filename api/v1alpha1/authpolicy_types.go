@@ -260,6 +260,11 @@ type LoginSpec struct {
 	// RefreshTokenTTL; default 336h (14 days).
 	// +optional
 	RefreshTokenTTL *metav1.Duration `json:"refreshTokenTTL,omitempty"`
+	// SessionMaxLifetime ends a session this long after its sign-in, however
+	// often it was renewed: the next renewal sends the person to sign in
+	// again. Default 720h (30 days).
+	// +optional
+	SessionMaxLifetime *metav1.Duration `json:"sessionMaxLifetime,omitempty"`
 	// Cookie attributes.
 	// +optional
 	Cookie *CookieSpec `json:"cookie,omitempty"`

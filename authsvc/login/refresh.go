@@ -55,15 +55,24 @@ func (h *Handler) renew(x *exchange, refreshToken string) (access, refresh strin
 		return "", "", s, err
 	}
 	u, ok := x.p.Login.Users.Lookup(s.User)
-	if !ok {
+	var ended string
+	switch {
+	case !ok:
+		ended = "user no longer in the users file"
+	case s.PastMaxLifetime(x.now):
+		ended = "session older than sessionMaxLifetime"
+	case s.Credential != "" && s.Credential != u.Fingerprint():
+		ended = "password changed in the users file"
+	}
+	if ended != "" {
 		h.o.Metrics.count(x.p.Key, ResultRenewFailed)
 		if err := h.o.Sessions.End(context.WithoutCancel(ctx), x.p.Key, s.ID); err != nil {
-			// Refused all the same: the user is gone, whatever the store says.
-			h.log.Error("cannot end the session of a user no longer in the users file", "policy", x.p.Key, "user", s.User, "session", s.ID, "error", err)
+			// Refused all the same, whatever the store says.
+			h.log.Error("cannot end a session that may no longer be renewed", "policy", x.p.Key, "user", s.User, "session", s.ID, "reason", ended, "error", err)
 			return "", "", s, session.ErrInvalid
 		}
-		h.log.Info("session ended: its user is no longer in the users file", "policy", x.p.Key, "user", s.User, "session", s.ID)
-		h.record(ctx, session.Event{Kind: session.EventRevoked, Policy: x.p.Key, User: s.User, Session: s.ID, By: session.BySystem, Reason: "user no longer in the users file", Client: client})
+		h.log.Info("session ended", "policy", x.p.Key, "user", s.User, "session", s.ID, "reason", ended)
+		h.record(ctx, session.Event{Kind: session.EventRevoked, Policy: x.p.Key, User: s.User, Session: s.ID, By: session.BySystem, Reason: ended, Client: client})
 		return "", "", s, session.ErrInvalid
 	}
 	access, err = issueAccess(x.p, s, u.Roles, x.now)

@@ -87,7 +87,8 @@ func (h *Handler) signIn(x *exchange) {
 func (h *Handler) startSession(x *exchange, user *users.User) (access, refresh string, ok bool) {
 	ctx := x.r.Context()
 	client := ClientAddr(x.r, h.o.TrustedProxies).String()
-	s, refresh, err := h.o.Sessions.Create(ctx, session.New{Policy: x.p.Key, User: user.Name, Roles: user.Roles, TTL: x.p.Login.RefreshTTL})
+	s, refresh, err := h.o.Sessions.Create(ctx, session.New{Policy: x.p.Key, User: user.Name, Roles: user.Roles, TTL: x.p.Login.RefreshTTL,
+		MaxLifetime: x.p.Login.SessionMaxLifetime, Credential: user.Fingerprint()})
 	if err != nil {
 		// The password was right; the store could not take the session (Redis
 		// unreachable, or full). Fail closed, say so plainly, log the cause.
@@ -126,10 +127,10 @@ func (h *Handler) authenticate(x *exchange, username, password string) (*users.U
 		select {
 		case h.sem <- struct{}{}:
 		default:
-			h.o.Metrics.count(x.p.Key, ResultBusy)
 			// Not checked: not a failure.
 			h.limiter.release(addrKey, h.o.Limits.FreePerAddress)
 			h.limiter.release(uKey, h.o.Limits.FreePerUser)
+			h.o.Metrics.count(x.p.Key, ResultBusy)
 			return nil, ResultBusy, time.Second
 		}
 		u, known := x.p.Login.Users.Lookup(username)
@@ -137,10 +138,10 @@ func (h *Handler) authenticate(x *exchange, username, password string) (*users.U
 		if known {
 			hash = u.Hash
 		}
-		err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 		if h.beforeCompare != nil {
 			h.beforeCompare()
 		}
+		err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 		<-h.sem
 		ok = err == nil && known
 		user = u
@@ -153,8 +154,8 @@ func (h *Handler) authenticate(x *exchange, username, password string) (*users.U
 		h.log.Warn("sign-in failed", "policy", x.p.Key, "client", client.String(), "user", printable(username))
 		return nil, ResultFailure, 0
 	}
-	h.limiter.clear(uKey)
 	h.limiter.release(addrKey, h.o.Limits.FreePerAddress)
+	h.limiter.clear(uKey)
 	// ResultSuccess is counted once the session exists (signIn).
 	return user, ResultSuccess, 0
 }

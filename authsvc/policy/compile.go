@@ -29,8 +29,10 @@ const (
 	DefaultAPIKeyHeader    = "X-API-Key"
 	DefaultAccessTokenTTL  = 5 * time.Minute
 	DefaultRefreshTokenTTL = 336 * time.Hour
-	AccessCookie           = "jwtgate_access"
-	RefreshCookie          = "jwtgate_refresh"
+	// DefaultSessionMaxLifetime: renewal stops 30 days after the sign-in.
+	DefaultSessionMaxLifetime = 720 * time.Hour
+	AccessCookie              = "jwtgate_access"
+	RefreshCookie             = "jwtgate_refresh"
 	// MaxTokenSize: a token over 16 KiB is refused before parsing.
 	MaxTokenSize = 16 << 10
 	// maxCandidateKeys bounds the keys one token without kid is tried against.
@@ -87,10 +89,13 @@ type Policy struct {
 
 // Login is the compiled spec.login.
 type Login struct {
-	Issuer               string
-	Audience             []string // <namespace>/<name>, then spec.jwt.audiences
-	AccessTTL            time.Duration
-	RefreshTTL           time.Duration
+	Issuer     string
+	Audience   []string // <namespace>/<name>, then spec.jwt.audiences
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	// SessionMaxLifetime is how long after its sign-in a session may still be
+	// renewed (spec.login.sessionMaxLifetime).
+	SessionMaxLifetime   time.Duration
 	Cookie               Cookie
 	AllowedRedirectHosts []string
 	Revocation           v1alpha1.Revocation
@@ -393,8 +398,10 @@ func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, s
 		AccessTTL:  DefaultAccessTokenTTL,
 		RefreshTTL: DefaultRefreshTokenTTL,
 		Cookie:     Cookie{Secure: true, SameSite: http.SameSiteLaxMode},
-		Revocation: l.Revocation,
-		RolesClaim: rolesClaim,
+
+		SessionMaxLifetime: DefaultSessionMaxLifetime,
+		Revocation:         l.Revocation,
+		RolesClaim:         rolesClaim,
 	}
 	if out.Issuer == "" {
 		out.Issuer = "https://" + strings.TrimPrefix(strings.ToLower(spec.Hosts[0]), "*.")
@@ -417,6 +424,13 @@ func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, s
 			errs.add("spec.login.refreshTokenTTL", v1alpha1.ReasonInvalidSpec, "%s is out of range: use accessTokenTTL to 2160h", d)
 		} else {
 			out.RefreshTTL = d
+		}
+	}
+	if l.SessionMaxLifetime != nil {
+		if d := l.SessionMaxLifetime.Duration; d < out.AccessTTL || d > 366*24*time.Hour {
+			errs.add("spec.login.sessionMaxLifetime", v1alpha1.ReasonInvalidSpec, "%s is out of range: use accessTokenTTL to 8784h", d)
+		} else {
+			out.SessionMaxLifetime = d
 		}
 	}
 	if c := l.Cookie; c != nil {

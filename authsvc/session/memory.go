@@ -115,6 +115,7 @@ func (m *Memory) Create(_ context.Context, n New) (Session, string, error) {
 	ms := &memSession{s: Session{
 		ID: id, Policy: n.Policy, User: n.User, Roles: slices.Clone(n.Roles), TTL: n.TTL,
 		Created: now, Expires: now.Add(n.TTL),
+		MaxLifetime: n.MaxLifetime, Credential: n.Credential,
 	}}
 	h := hashToken(token)
 	ms.current = []tokenHash{h}

@@ -43,6 +43,14 @@ type New struct {
 	User   string
 	Roles  []string
 	TTL    time.Duration // refresh token lifetime; each rotation extends the session by it
+	// MaxLifetime, when set, is how long after Created the session may still
+	// be renewed; the caller refuses (and ends) it past that. Each session
+	// carries its own (a policy's sessionMaxLifetime, or a provider's limit).
+	MaxLifetime time.Duration
+	// Credential is a fingerprint of the credential the user signed in with
+	// (users.User.Fingerprint; never the password hash itself): when the
+	// user's current one differs, renewal ends the session.
+	Credential string
 }
 
 // Session is the record of one sign-in. Values returned by a Store are copies.
@@ -56,6 +64,14 @@ type Session struct {
 	Refreshed time.Time // last rotation; zero before the first
 	Rotations int
 	Expires   time.Time // the current refresh token's end
+
+	MaxLifetime time.Duration // see New; 0: none
+	Credential  string        // see New; "": not recorded
+}
+
+// PastMaxLifetime reports whether the session may no longer be renewed at now.
+func (s Session) PastMaxLifetime(now time.Time) bool {
+	return s.MaxLifetime > 0 && !now.Before(s.Created.Add(s.MaxLifetime))
 }
 
 // Store keeps sessions. Implementations are safe for concurrent use; the

@@ -299,10 +299,15 @@ type meta struct {
 	Roles   []string      `json:"roles,omitempty"`
 	TTL     time.Duration `json:"ttl"`
 	Created time.Time     `json:"created"`
+	// Written by jwtgate versions that end sessions on these; absent in older
+	// records (then: no limit, no credential check).
+	MaxLifetime time.Duration `json:"max_lifetime,omitempty"`
+	Credential  string        `json:"credential,omitempty"`
 }
 
 func (m meta) session() session.Session {
-	return session.Session{ID: m.ID, Policy: m.Policy, User: m.User, Roles: m.Roles, TTL: m.TTL, Created: m.Created}
+	return session.Session{ID: m.ID, Policy: m.Policy, User: m.User, Roles: m.Roles, TTL: m.TTL, Created: m.Created,
+		MaxLifetime: m.MaxLifetime, Credential: m.Credential}
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -337,7 +342,7 @@ func (s *Store) Create(ctx context.Context, n session.New) (session.Session, str
 		return session.Session{}, "", err
 	}
 	now := s.now()
-	m := meta{ID: id, Policy: n.Policy, User: n.User, Roles: n.Roles, TTL: n.TTL, Created: now}
+	m := meta{ID: id, Policy: n.Policy, User: n.User, Roles: n.Roles, TTL: n.TTL, Created: now, MaxLifetime: n.MaxLifetime, Credential: n.Credential}
 	mj, err := json.Marshal(m)
 	if err != nil {
 		return session.Session{}, "", err
