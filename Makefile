@@ -4,6 +4,9 @@ SHELL := /usr/bin/env bash -o pipefail
 
 GO ?= go
 LOCALBIN ?= $(CURDIR)/bin
+# Per test binary of make test's race run: the race detector makes the envtest
+# and Redis packages several times slower on 2 cores than go test's 10m default allows for.
+RACE_TIMEOUT ?= 20m
 CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/jwtgate
 
 ## Tool versions (pinned; installed into ./bin with go install).
@@ -64,13 +67,13 @@ deps: ## Install the Debian packages the tests start for real (nginx, redis-serv
 
 # Each phase runs through $(PHASE), which prints its time; the table of all of
 # them comes at the end (and after a failed phase). Add a phase the same way.
-test: ## Run every test: unit, envtest (real kube-apiserver + etcd), Redis, chart checks, nginx + browser end-to-end, faults, fuzz.
+test: ## Run every test: unit and envtest (real kube-apiserver + etcd) under the race detector, Redis, chart checks, nginx + browser end-to-end, faults, fuzz.
 	@$(PHASE) --start
 	@$(PHASE) deps $(MAKE) --no-print-directory deps
 	@$(PHASE) lint $(MAKE) --no-print-directory lint
 	@$(PHASE) verify $(MAKE) --no-print-directory verify
 	@$(PHASE) envtest-bins $(MAKE) --no-print-directory envtest-bins helm
-	@$(PHASE) go-test env HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" $(GO) test -count=1 ./...
+	@$(PHASE) go-test env HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" $(GO) test -race -count=1 -timeout $(RACE_TIMEOUT) ./...
 	@$(PHASE) e2e $(MAKE) --no-print-directory e2e
 	@$(PHASE) fault $(MAKE) --no-print-directory fault
 	@$(PHASE) fuzz hack/fuzz.sh $(or $(CI_FUZZTIME),300x)
