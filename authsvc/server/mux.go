@@ -32,6 +32,7 @@ func NewMux(o Options) http.Handler {
 	checker := &door.Checker{Store: o.Store, Sessions: o.Sessions, Metrics: o.Metrics, Log: o.Log, Now: o.Now, AuditPerSecond: o.AuditPerSecond}
 	auth := &Auth{Checker: checker, ClientAddr: o.ClientAddr}
 	forward := &ForwardAuth{Checker: checker, ClientAddr: o.ClientAddr}
+	extAuthz := &ExtAuthz{Checker: checker, ClientAddr: o.ClientAddr}
 	mux := http.NewServeMux()
 	mux.Handle(AuthPath, auth)
 	mux.Handle(AuthPath+"/", auth)
@@ -41,7 +42,8 @@ func NewMux(o Options) http.Handler {
 	// The doors are dispatched before the ServeMux: decisions are nearly every
 	// request this listener sees, and a ServeMux answers 301 to a path holding
 	// ".." or "//" (nginx turns a 3xx from the auth service into a 500) and
-	// hands over a decoded path. The forward-auth door reads its own URL raw.
+	// hands over a decoded path. The forward-auth and ext_authz doors read their
+	// own URL raw.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if underPath(r.URL.Path, AuthPath) {
 			auth.ServeHTTP(w, r)
@@ -49,6 +51,12 @@ func NewMux(o Options) http.Handler {
 		}
 		if underPath(requestPath(r), ForwardAuthPath) {
 			forward.ServeHTTP(w, r)
+			return
+		}
+		// Envoy: any method, the original path appended raw after the prefix
+		// (a ServeMux would answer 301 to "..", "//", and 404 elsewhere).
+		if strings.HasPrefix(r.RequestURI, ExtAuthzPath) {
+			extAuthz.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
