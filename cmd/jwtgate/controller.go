@@ -194,6 +194,11 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 			return err
 		}
 	}
+	if svc.grpc != nil {
+		if err := mgr.Add(svc.grpc); err != nil {
+			return err
+		}
+	}
 	// Every replica probes the API server: a metric and a warning say how old the
 	// snapshot decisions serve from is while it is unreachable. Readiness does
 	// not depend on it (an API outage must not empty the Service).

@@ -16,7 +16,12 @@ import (
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -25,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
+	"github.com/jwtgate/jwtgate/authsvc/grpcdoor"
 	"github.com/jwtgate/jwtgate/internal/testproc"
 )
 
@@ -87,6 +93,7 @@ func TestControllerWiring(t *testing.T) {
 		listen:         freeAddr(t),
 		metricsAddr:    "0",
 		probeAddr:      freeAddr(t),
+		grpcAddr:       freeAddr(t),
 		cacheSize:      128,
 		shutdownTimout: 5 * time.Second,
 	}
@@ -133,6 +140,8 @@ func TestControllerWiring(t *testing.T) {
 	if got := get("http://"+common.listen+"/jwtgate/auth/shop/shop", hdr); got != http.StatusOK {
 		t.Errorf("decision once ready: %d, want 200", got)
 	}
+	// The gRPC door (--grpc-bind-address) serves the same snapshot.
+	checkGRPCDoor(t, common.grpcAddr, "shop/shop", tok)
 	cancel()
 	select {
 	case err := <-done:
@@ -145,3 +154,43 @@ func TestControllerWiring(t *testing.T) {
 }
 
 func freeAddr(t *testing.T) string { return testproc.FreeAddr(t) }
+
+// checkGRPCDoor asks the gRPC door on addr, as Envoy's ext_authz filter does,
+// for a decision with and without token; health must say SERVING.
+func checkGRPCDoor(t *testing.T, addr, policyKey, tok string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// Readiness covers the HTTP listener only: wait for the gRPC one to listen.
+	hr, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: grpcdoor.ServiceName}, grpc.WaitForReady(true))
+	if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("gRPC health: %v %v, want SERVING", hr.GetStatus(), err)
+	}
+	for _, c := range []struct {
+		auth string
+		want codes.Code
+	}{{"Bearer " + tok, codes.OK}, {"", codes.Unauthenticated}} {
+		headers := map[string]string{":authority": "shop.example.com", ":path": "/orders", ":method": "GET"}
+		if c.auth != "" {
+			headers["authorization"] = c.auth
+		}
+		resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+				Method: "GET", Host: "shop.example.com", Path: "/orders", Scheme: "https", Headers: headers,
+			}},
+			ContextExtensions: map[string]string{grpcdoor.PolicyExtension: policyKey},
+		}}, grpc.WaitForReady(true))
+		if err != nil {
+			t.Errorf("gRPC Check: %v", err)
+			continue
+		}
+		if got := codes.Code(resp.GetStatus().GetCode()); got != c.want {
+			t.Errorf("gRPC Check with token %t: %v, want %v", c.auth != "", got, c.want)
+		}
+	}
+}

@@ -38,6 +38,7 @@ type commonFlags struct {
 	adminTokenFile    string
 	auditRate         float64
 	pprofAddr         string
+	grpcAddr          string
 
 	httpLimits *httpLimits // tests only; nil: defaultLimits
 }
@@ -58,6 +59,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.adminAddr, "admin-bind-address", "0", "address of the admin API (POST /admin/revoke, GET /admin/tokens); 0 turns it off")
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the bearer token the admin API requires")
 	fs.StringVar(&c.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for performance work; 0 turns it off (keep it on loopback)")
+	fs.StringVar(&c.grpcAddr, "grpc-bind-address", "0", "address of the Envoy ext_authz gRPC door (envoy.service.auth.v3.Authorization/Check and grpc.health.v1, plaintext HTTP/2), e.g. :9001; 0 turns it off")
 	fs.Float64Var(&c.auditRate, "audit-denied-rate", 100, "audit log lines of denied decisions per second at most (floods are sampled; the metrics count every one); 0 turns them off")
 }
 
@@ -156,11 +158,18 @@ func serveAll(ctx context.Context, log *slog.Logger, common commonFlags, svc *de
 	// The probes stay up while the decision listener drains, so that readiness
 	// can say so.
 	listeners = append(listeners, opsListeners(common, log, decisions.ReadyCheck)...)
-	errc := make(chan error, len(listeners))
+	runners := make([]interface{ Start(context.Context) error }, 0, len(listeners)+1)
 	for _, l := range listeners {
-		go func() { errc <- l.Start(ctx) }()
+		runners = append(runners, l)
 	}
-	for range listeners {
+	if svc.grpc != nil {
+		runners = append(runners, svc.grpc)
+	}
+	errc := make(chan error, len(runners))
+	for _, r := range runners {
+		go func() { errc <- r.Start(ctx) }()
+	}
+	for range runners {
 		// One listener failing (e.g. its port is taken) ends the process.
 		if err := <-errc; err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/authsvc/admin"
 	"github.com/jwtgate/jwtgate/authsvc/door"
+	"github.com/jwtgate/jwtgate/authsvc/grpcdoor"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/login"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
@@ -34,6 +35,8 @@ type decisionService struct {
 	sessions  session.Store
 	shared    bool // sessions live in a store every replica shares
 	close     func()
+	// grpc is the Envoy ext_authz gRPC door, when --grpc-bind-address is on.
+	grpc *grpcListener
 }
 
 // Close releases the session store.
@@ -83,10 +86,11 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 	// files, so it is worked out again when they change.
 	store.OnChange(func(*policy.Snapshot) { go pages.WarmUp() })
 	go pages.WarmUp()
+	decisionMetrics := door.NewMetrics(metricsRegistry)
 	mux := server.NewMux(server.Options{
 		Store:          store,
 		Sessions:       svc.sessions,
-		Metrics:        door.NewMetrics(metricsRegistry),
+		Metrics:        decisionMetrics,
 		Log:            log,
 		Pages:          pages,
 		ClientAddr:     func(r *http.Request) string { return login.ClientAddr(r, proxies).String() },
@@ -95,6 +99,14 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 	svc.listeners = append(svc.listeners, &listener{name: "decisions", addr: common.listen, handler: mux, log: log,
 		limits: common.limits(), delay: common.shutdownDelay, timeout: common.shutdownTimout})
 
+	if on(common.grpcAddr) {
+		// The same decisions, metrics (door="ext_authz_grpc") and audit lines as
+		// the HTTP doors; an audit line's client is the downstream address
+		// Envoy reports.
+		checker := &door.Checker{Store: store, Sessions: svc.sessions, Metrics: decisionMetrics, Log: log, AuditPerSecond: auditRate(common.auditRate)}
+		svc.grpc = &grpcListener{addr: common.grpcAddr, server: grpcdoor.NewServer(&grpcdoor.Door{Checker: checker}, log), log: log,
+			delay: common.shutdownDelay, timeout: common.shutdownTimout}
+	}
 	if on(common.adminAddr) {
 		if common.adminTokenFile == "" {
 			return nil, errors.New("--admin-bind-address needs --admin-token-file: the admin API answers only requests that carry its token")
@@ -259,6 +271,32 @@ func (l *listener) ReadyCheck(*http.Request) error {
 		return errors.New("shutting down")
 	case !l.serving.Load():
 		return fmt.Errorf("%s listener not started", l.name)
+	}
+	return nil
+}
+
+// grpcListener serves the gRPC door until its context ends, then drains the
+// same way the decision listener does: health reports NOT_SERVING for the
+// shutdown delay, then calls in flight finish within the shutdown timeout. Like
+// listener, every replica runs it, leader or not.
+type grpcListener struct {
+	addr    string
+	server  *grpcdoor.Server
+	log     *slog.Logger
+	delay   time.Duration
+	timeout time.Duration
+}
+
+func (g *grpcListener) NeedLeaderElection() bool { return false }
+
+func (g *grpcListener) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", g.addr)
+	if err != nil {
+		return fmt.Errorf("grpc: listening on %s (--grpc-bind-address): %w", g.addr, err)
+	}
+	g.log.Info("listening", "listener", "grpc", "address", ln.Addr().String())
+	if err := g.server.Run(ctx, ln, g.delay, g.timeout); err != nil {
+		return fmt.Errorf("grpc: %w", err)
 	}
 	return nil
 }

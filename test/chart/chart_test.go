@@ -110,6 +110,7 @@ hostClaims: {app1: ["*.app1.example.com"], app2: [app2.example.com]}
 trustedProxies: [10.244.0.0/16, "fd00:10:244::/56"]
 store: {redis: {existingSecret: jwtgate-redis, existingSecretKey: url}}
 admin: {enabled: true, tokenSecret: {name: jwtgate-admin}}
+grpc: {enabled: true}
 serviceMonitor: {enabled: true, labels: {release: prometheus}}
 grafanaDashboard: {enabled: true, annotations: {grafana_folder: Auth}}
 networkPolicy:

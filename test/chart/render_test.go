@@ -93,6 +93,9 @@ func TestValuesRefused(t *testing.T) {
 		{"redis url and Secret", "store: {redis: {url: redis://r:6379, existingSecret: r}}", "not both"},
 		{"ports collide", "admin: {enabled: true, port: 8000, tokenSecret: {name: a}}", "must differ"},
 		{"no ServiceAccount name", "serviceAccount: {create: false}", "serviceAccount.name"},
+		{"typo in grpc", "grpc: {enable: true}", "enable"},
+		{"grpc port out of range", "grpc: {enabled: true, port: 0}", "port"},
+		{"grpc port collides", "grpc: {enabled: true, port: 8081}", "must differ"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -571,5 +574,56 @@ func TestHostClaimsValue(t *testing.T) {
 	want := "--host-claims=shop=*.shop.example.com,shop.example.com;team-b=b.example.com"
 	if args := containerArgs(t, objs, "jwtgate"); !slices.Contains(args, want) {
 		t.Errorf("args %v lack %s", args, want)
+	}
+}
+
+// The gRPC door's port exists only when grpc.enabled: an upgrade with the
+// defaults opens no new port (TestDefaults checks the exact port sets). On, it
+// is on the pod, on the Service as h2c, in the NetworkPolicy's decision rule,
+// and the probes stay on the health port.
+func TestGRPCPort(t *testing.T) {
+	objs := render(t, "jwtgate", "jwtgate", `
+grpc: {enabled: true, port: 9443}
+networkPolicy:
+  enabled: true
+  decisionFrom: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: envoy-gateway-system}}}]
+`)
+	if args := containerArgs(t, objs, "jwtgate"); !slices.Contains(args, "--grpc-bind-address=:9443") {
+		t.Errorf("args %v lack --grpc-bind-address=:9443", args)
+	}
+	c := container(t, objs, "jwtgate")
+	ps, _, _ := unstructured.NestedSlice(c, "ports")
+	if !slices.ContainsFunc(ps, func(p any) bool {
+		pm := p.(map[string]any)
+		return pm["name"] == "grpc" && pm["containerPort"] == int64(9443) && pm["protocol"] == "TCP"
+	}) {
+		t.Errorf("container ports %v lack grpc 9443", ps)
+	}
+	for _, probe := range []string{"livenessProbe", "readinessProbe", "startupProbe"} {
+		if port, _, _ := unstructured.NestedFieldNoCopy(c, probe, "httpGet", "port"); port != "health" {
+			t.Errorf("%s on port %v, want health", probe, port)
+		}
+		if _, ok, _ := unstructured.NestedMap(c, probe, "grpc"); ok {
+			t.Errorf("%s became a gRPC probe", probe)
+		}
+	}
+	svc := one(t, objs, "Service", "jwtgate")
+	sps, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+	want := map[string]any{"name": "grpc", "port": int64(9443), "targetPort": "grpc", "protocol": "TCP", "appProtocol": "kubernetes.io/h2c"}
+	if !slices.ContainsFunc(sps, func(p any) bool { return reflect.DeepEqual(p, want) }) {
+		t.Errorf("Service ports %v lack %v", sps, want)
+	}
+	np := one(t, objs, "NetworkPolicy", "jwtgate")
+	ingress, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
+	if len(ingress) == 0 {
+		t.Fatal("NetworkPolicy without ingress rules")
+	}
+	decision := ingress[0].(map[string]any)
+	npPorts, _, _ := unstructured.NestedSlice(decision, "ports")
+	if !slices.ContainsFunc(npPorts, func(p any) bool { return p.(map[string]any)["port"] == "grpc" }) {
+		t.Errorf("the decision rule %v does not cover the grpc port", decision)
+	}
+	if from, _, _ := unstructured.NestedSlice(decision, "from"); len(from) != 1 {
+		t.Errorf("the decision rule's peers %v, want decisionFrom", from)
 	}
 }

@@ -108,7 +108,8 @@ as files/rbac/role.yaml by `make manifests`), as a dict:
 {{- end }}
 {{- $ports := list .Values.ports.http .Values.ports.metrics .Values.ports.health }}
 {{- if .Values.admin.enabled }}{{ $ports = append $ports .Values.admin.port }}{{ end }}
+{{- if .Values.grpc.enabled }}{{ $ports = append $ports .Values.grpc.port }}{{ end }}
 {{- if ne (len $ports) (len (uniq $ports)) }}
-{{- fail (printf "ports.http, ports.metrics, ports.health and admin.port must differ: %v" $ports) }}
+{{- fail (printf "ports.http, ports.metrics, ports.health, admin.port and grpc.port must differ: %v" $ports) }}
 {{- end }}
 {{- end }}
