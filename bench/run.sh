@@ -4,7 +4,7 @@
 # load run is bounded by DURATION, and everything it starts is stopped on exit.
 #
 #   DURATION=10s ROUNDS=3 CONNECTIONS=32 bench/run.sh
-#   SCENARIOS="a b" bench/run.sh          # a subset (a, b, c, d)
+#   SCENARIOS="a b" bench/run.sh          # a subset (a, b, c, d, g)
 #   COMPARE_OAUTH2_PROXY=1 bench/run.sh   # also oauth2-proxy v7.15.4 in a and b
 #   JWTGATE=path/to/jwtgate bench/run.sh  # a prebuilt jwtgate instead of building ./cmd/jwtgate
 #   JWTGATE_BASELINE=path/to/old/jwtgate bench/run.sh  # also that build in a and b, interleaved
@@ -14,7 +14,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 WARMUP=${WARMUP:-2s}
-SCENARIOS=${SCENARIOS:-a b c d}
+SCENARIOS=${SCENARIOS:-a b c d g}
 TOKENS=${TOKENS:-4096}           # pre-minted unique tokens per algorithm, scenario c
 MANY_POLICIES=${MANY_POLICIES:-10000}
 COMPARE_OAUTH2_PROXY=${COMPARE_OAUTH2_PROXY:-0}
@@ -58,7 +58,7 @@ echo "bench: building into $work/bin" >&2
 mkdir -p "$work/bin"
 if [[ -n $JWTGATE ]]; then cp "$JWTGATE" "$work/bin/jwtgate"; else go build -trimpath -o "$work/bin/jwtgate" ./cmd/jwtgate; fi
 [[ -z $JWTGATE_BASELINE ]] || cp "$JWTGATE_BASELINE" "$work/bin/jwtgate-base"
-for c in noop floorverify mint; do go build -trimpath -o "$work/bin/$c" "./bench/cmd/$c"; done
+for c in noop floorverify mint grpcnoop grpcload; do go build -trimpath -o "$work/bin/$c" "./bench/cmd/$c"; done
 B=$work/bin
 # oauth2-proxy (optional): built once into the cache, in a scratch module, never
 # inside this repository.
@@ -209,8 +209,14 @@ wrk_once() { # variant duration -> "rps p99_us non2xx errors cpu%"
     oauth2) hdrs=(-H "Authorization: Bearer $o2token") ;;
   esac
   c0=$(cpu_ticks "$pid"); t0=$(date +%s%N)
-  out=$(env ${ENVS[$v]} "${pin_load[@]}" wrk -t"$wrk_threads" -c"$CONNECTIONS" -d"$d" --timeout 5s \
-    -s "$root/bench/wrk.lua" "${hdrs[@]}" "${URL[$v]}" 2>&1) || die "wrk failed for $v: $out"
+  if [[ ${URL[$v]} == grpc://* ]]; then
+    # Envoy ext_authz over gRPC: bench/cmd/grpcload in place of wrk, same BENCH line.
+    out=$("${pin_load[@]}" "$B/grpcload" -addr "${URL[$v]#grpc://}" -duration "$d" -concurrency "$CONNECTIONS" \
+      -token "$token" -policy bench/rs256 2>&1) || die "grpcload failed for $v: $out"
+  else
+    out=$(env ${ENVS[$v]} "${pin_load[@]}" wrk -t"$wrk_threads" -c"$CONNECTIONS" -d"$d" --timeout 5s \
+      -s "$root/bench/wrk.lua" "${hdrs[@]}" "${URL[$v]}" 2>&1) || die "wrk failed for $v: $out"
+  fi
   c1=$(cpu_ticks "$pid"); t1=$(date +%s%N)
   line=$(grep '^BENCH ' <<<"$out") || die "wrk printed no result for $v: $out"
   awk -v l="$line" -v dc=$((c1 - c0)) -v dt=$((t1 - t0)) -v clk="$clk" 'BEGIN {
@@ -235,7 +241,9 @@ measure() {
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 port_noop=$(free_port)
 start noop "${pin_srv[@]}" "$B/noop" -listen "127.0.0.1:$port_noop"
-jwtgate_serve jg "$work/pol-main"
+grpc_flags=()
+if want g; then port_jg_grpc=$(free_port); grpc_flags=(--grpc-bind-address "127.0.0.1:$port_jg_grpc"); fi
+jwtgate_serve jg "$work/pol-main" "${grpc_flags[@]}"
 wait_status "http://127.0.0.1:$port_noop/" 200
 wait_status "http://127.0.0.1:$PORT_jg/jwtgate/auth/bench/rs256" 200 "${direct_hdrs[@]}" -H "Authorization: Bearer $token"
 wait_status "http://127.0.0.1:$PORT_jg/jwtgate/auth/bench/rs256" 401 "${direct_hdrs[@]}"
@@ -337,6 +345,25 @@ if [[ $COMPARE_OAUTH2_PROXY == 1 ]]; then
   extra_a+=(oauth2-proxy) extra_b+=(nginx+oauth2-proxy)
 fi
 
+# wait_grpc ADDR: until one Check through grpcload is answered OK, at most 180 s.
+wait_grpc() {
+  local deadline=$((SECONDS + 180)) out=""
+  while ((SECONDS < deadline)); do
+    out=$("$B/grpcload" -addr "$1" -requests 1 -concurrency 1 -duration 5s -token "$token" -policy bench/rs256 2>&1 || true)
+    [[ $out == *" non2xx=0 errors=0"* ]] && return 0
+    sleep 0.2
+  done
+  die "the gRPC ext_authz server on $1 did not allow a Check within 180 s: $out"
+}
+if want g; then
+  port_gnoop=$(free_port)
+  start gnoop "${pin_srv[@]}" "$B/grpcnoop" -listen "127.0.0.1:$port_gnoop"
+  wait_grpc "127.0.0.1:$port_gnoop"
+  wait_grpc "127.0.0.1:$port_jg_grpc"
+  variant grpc-noop "grpc://127.0.0.1:$port_gnoop" "$PID_gnoop" "" grpc
+  variant grpc-jwtgate "grpc://127.0.0.1:$port_jg_grpc" "$PID_jg" "" grpc
+fi
+
 # --- scenarios -------------------------------------------------------------------
 want a && measure a noop jwtgate "${extra_a[@]}"
 want b && measure b nginx+noop nginx+jwtgate "${extra_b[@]}"
@@ -375,6 +402,7 @@ if want d; then
     echo "rss policies=$n $(rss_mib "${!pid_var}")" >>"$results"
   done
 fi
+want g && measure g grpc-noop grpc-jwtgate
 echo "rss main $(rss_mib "$PID_jg")" >>"$results"
 
 # --- report ----------------------------------------------------------------------
@@ -404,7 +432,7 @@ report() {
     R_med = median(a, rounds); R_lo = lo(a, rounds); R_hi = hi(a, rounds)
   }
   END {
-    base["a"] = "noop"; base["b"] = "nginx+noop"; base["c"] = "floor-rs256"; base["d"] = "policies=1"
+    base["a"] = "noop"; base["b"] = "nginx+noop"; base["c"] = "floor-rs256"; base["d"] = "policies=1"; base["g"] = "grpc-noop"
     target["a", "jwtgate"] = 0.90; target["b", "nginx+jwtgate"] = 0.95
     target["c", "miss-rs256"] = 0.80; target["d", "policies=10000"] = 0.90
     printf "%-2s %-20s %10s %17s %9s %6s %17s %7s %s\n", "", "variant", "req/s", "(min-max)", "p99 ms", "cpu%", "ratio (range)", "target", "met"
