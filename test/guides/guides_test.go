@@ -349,6 +349,70 @@ type proxy interface {
 	check(t *testing.T, o original) outcome
 }
 
+// envoyHTTP is Envoy's ext_authz filter in HTTP mode.
+type envoyHTTP struct {
+	j          *jwtgate
+	pathPrefix string
+	allowed    []string // allowed_headers (exact, case-insensitive); Authorization is always sent
+	upstream   []string // allowed_upstream_headers
+	onDeny     []string // allowed_client_headers; empty: every header but Host
+}
+
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func (e envoyHTTP) check(t *testing.T, o original) outcome {
+	t.Helper()
+	u, err := url.Parse(e.j.httpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// path_prefix and the original :path are concatenated as strings, query
+	// and escapes as the client sent them.
+	u.Opaque = e.pathPrefix + o.target
+	req := &http.Request{Method: o.method, URL: u, Host: guideHostname, Header: http.Header{}, ContentLength: 0}
+	for k, v := range o.header {
+		lk := strings.ToLower(k)
+		if lk == "authorization" || slices.Contains(lower(e.allowed), lk) {
+			req.Header[k] = v
+		}
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatalf("check request to jwtgate: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	e.j.mu.Lock()
+	out := outcome{checked: e.j.lastHTTP}
+	e.j.mu.Unlock()
+	switch {
+	case resp.StatusCode == http.StatusOK: // exactly 200; 2xx others deny
+		out.allowed = true
+		out.upstream = o.header.Clone()
+		for _, h := range e.upstream {
+			if v, ok := resp.Header[textproto.CanonicalMIMEHeaderKey(h)]; ok {
+				out.upstream[textproto.CanonicalMIMEHeaderKey(h)] = v
+			}
+		}
+		for _, h := range strings.Split(resp.Header.Get("X-Envoy-Auth-Headers-To-Remove"), ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				out.upstream.Del(h)
+			}
+		}
+	case resp.StatusCode >= 500: // status_on_error
+		out.status, out.client = http.StatusForbidden, http.Header{}
+	default:
+		out.status, out.client = resp.StatusCode, http.Header{}
+		for k, v := range resp.Header {
+			if k == "Host" || (len(e.onDeny) > 0 && !slices.Contains(lower(e.onDeny), strings.ToLower(k))) {
+				continue
+			}
+			out.client[k] = v
+		}
+	}
+	return out
+}
+
 // envoyGRPC is Envoy's ext_authz filter in gRPC mode.
 type envoyGRPC struct {
 	j          *jwtgate
@@ -545,6 +609,7 @@ func TestEnvoyGatewayGuide(t *testing.T) {
 		}
 		checkSends(t, "extAuth.headersToExtAuth", strs(ea, "headersToExtAuth"))
 		checkFailClosed(t, "extAuth", get(ea, "failOpen"))
+		walk(t, j, envoyHTTP{j: j, pathPrefix: str(ea, "http", "path"), allowed: strs(ea, "headersToExtAuth"), upstream: strs(ea, "http", "headersToBackend")})
 	})
 
 	t.Run("sign-in route", func(t *testing.T) {
@@ -612,6 +677,8 @@ func TestIstioGuide(t *testing.T) {
 			}
 		}
 		checkFailClosed(t, "envoyExtAuthzHttp", get(h, "failOpen"))
+		walk(t, j, envoyHTTP{j: j, pathPrefix: str(h, "pathPrefix"), allowed: strs(h, "includeRequestHeadersInCheck"),
+			upstream: strs(h, "headersToUpstreamOnAllow"), onDeny: deny})
 	})
 
 	t.Run("authorization policy checks everything but the sign-in pages", func(t *testing.T) {
@@ -689,6 +756,7 @@ func TestGatewayAPIGuide(t *testing.T) {
 		if rh := strs(ea, "http", "allowedResponseHeaders"); !sameSet(rh, forwarded) {
 			t.Errorf("allowedResponseHeaders %v, want the forwardClaims headers %v", rh, forwarded)
 		}
+		walk(t, j, envoyHTTP{j: j, pathPrefix: str(ea, "http", "path"), allowed: strs(ea, "http", "allowedHeaders"), upstream: strs(ea, "http", "allowedResponseHeaders")})
 	})
 
 	t.Run("grpc", func(t *testing.T) {
