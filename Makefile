@@ -62,7 +62,7 @@ verify: generate manifests ## Fail if generated files (deepcopy, CRD, RBAC) are 
 
 .PHONY: test
 .PHONY: deps
-deps: ## Install the Debian packages the tests start for real (nginx, redis-server, wrk, chromium) when missing; as root.
+deps: ## Install the Debian packages the tests start for real (nginx, redis-server, redis-sentinel, wrk, chromium) when missing; as root.
 	hack/install-deps.sh
 
 # Each phase runs through $(PHASE), which prints its time; the table of all of
@@ -80,8 +80,8 @@ test: ## Run every test: unit and envtest (real kube-apiserver + etcd) under the
 	@$(PHASE) --summary
 
 .PHONY: fault
-fault: ## Fault tests as processes: keys rotated under load in serve, SIGTERM under load behind nginx, revocation across two replicas over a real Redis stopped and restarted (controller faults run in ./controllers).
-	hack/install-deps.sh nginx redis-server
+fault: ## Fault tests as processes: keys rotated under load in serve, SIGTERM under load behind nginx, revocation across two replicas over a real Redis stopped and restarted, a Sentinel failover, a Redis Cluster (controller faults run in ./controllers).
+	hack/install-deps.sh nginx redis-server redis-sentinel
 	$(GO) vet -tags fault ./test/fault/...
 	$(GO) test -tags fault -count=1 -timeout 5m ./test/fault/...
 

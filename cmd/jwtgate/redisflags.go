@@ -47,6 +47,9 @@ func (c *commonFlags) redisURLFrom(getenv func(string) string) (redisURL, warnin
 // urlHasPassword reports whether a Redis URL carries a password in its user
 // information, including URLs url.Parse refuses (several hosts).
 func urlHasPassword(s string) bool {
+	if strings.Contains(s, "sentinel_password=") { // redis-sentinel://...?sentinel_password=
+		return true
+	}
 	if u, err := url.Parse(s); err == nil && u.User != nil {
 		_, ok := u.User.Password()
 		return ok
