@@ -12,9 +12,11 @@ CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/jwtgate
 ## Tool versions (pinned; installed into ./bin with go install).
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 HELM_VERSION ?= v3.22.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
 
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 # `$(PHASE) name cmd...` runs one phase of make test and prints how long it took
 # (hack/phase.sh); a failed phase fails make as the command alone would.
@@ -49,9 +51,18 @@ fmt: ## go fmt.
 vet: ## go vet.
 	$(GO) vet ./...
 
+# make lint runs golangci-lint's depguard only (the arrows, file by file) until the
+# findings of the other linters of .golangci.yml are cleared; `make lint-all` runs
+# them all. Then lint runs them all, and go vet is govet's.
 .PHONY: lint
-lint: vet ## gofmt check and go vet.
+lint: vet golangci-lint ## gofmt check, go vet, the package arrows: on the whole import graph (hack/check-deps.sh) and file by file (golangci-lint's depguard, .golangci.yml).
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	hack/check-deps.sh
+	$(GOLANGCI_LINT) run --enable-only depguard ./...
+
+.PHONY: lint-all
+lint-all: golangci-lint ## Every linter of .golangci.yml (errcheck, staticcheck, govet, gosec, ... ; e2e and fault files too): findings still to clear.
+	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify
 verify: generate manifests ## Fail if generated files (deepcopy, CRD, RBAC) are not committed as generated.
@@ -152,6 +163,13 @@ $(CONTROLLER_GEN):
 	@mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $(CONTROLLER_GEN)
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT) ## Install the pinned golangci-lint into ./bin.
+$(GOLANGCI_LINT):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(LOCALBIN)/golangci-lint $(GOLANGCI_LINT)
 
 .PHONY: helm
 helm: $(HELM)
