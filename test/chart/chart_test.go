@@ -126,6 +126,23 @@ image: {digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef01234567
 store: {redis: {url: "redis://redis.jwtgate.svc:6379/0"}}
 crds: {keep: false}
 `,
+	"redis-sentinel": `
+store:
+  redis:
+    sentinel:
+      masterName: mymaster
+      hosts: ["redis-node-0.redis-headless:26379", "redis-node-1.redis-headless:26379", "[fd00::1]:26379"]
+      db: 2
+    passwordSecret: {name: redis-auth, key: redis-password}
+`,
+	"redis-cluster": `
+store:
+  redis:
+    cluster: {hosts: ["redis-cluster-0.redis-cluster-headless:6379", "redis-cluster-1.redis-cluster-headless"]}
+    tls: true
+    waitReplicas: 0
+    passwordSecret: {name: redis-auth}
+`,
 }
 
 // render runs helm template and parses every object it prints.

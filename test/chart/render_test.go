@@ -13,6 +13,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/jwtgate/jwtgate/authsvc/session/redisstore"
 )
 
 // The chart renders RBAC and CRDs from copies of what controller-gen generates
@@ -91,6 +93,14 @@ func TestValuesRefused(t *testing.T) {
 		{"extra args not flags", "extraArgs: [debug]", "extraArgs"},
 		{"admin without a token Secret", "admin: {enabled: true}", "admin.tokenSecret.name"},
 		{"redis url and Secret", "store: {redis: {url: redis://r:6379, existingSecret: r}}", "not both"},
+		{"redis url and sentinel", "store: {redis: {url: redis://r:6379, sentinel: {masterName: m, hosts: [s:26379]}}}", "not both"},
+		{"sentinel and cluster", "store: {redis: {sentinel: {masterName: m, hosts: [s:26379]}, cluster: {hosts: [c:6379]}}}", "not both"},
+		{"sentinel without master name", "store: {redis: {sentinel: {hosts: [s:26379]}}}", "masterName"},
+		{"sentinel without hosts", "store: {redis: {sentinel: {masterName: m}}}", "sentinel.hosts"},
+		{"cluster host not host:port", `store: {redis: {cluster: {hosts: ["redis://c:6379"]}}}`, "hosts"},
+		{"master name with a slash", "store: {redis: {sentinel: {masterName: a/b, hosts: [s:26379]}}}", "masterName"},
+		{"wait replicas negative", "store: {redis: {waitReplicas: -1}}", "waitReplicas"},
+		{"redis password without redis", "store: {redis: {passwordSecret: {name: redis-auth}}}", "passwordSecret needs a Redis"},
 		{"ports collide", "admin: {enabled: true, port: 8000, tokenSecret: {name: a}}", "must differ"},
 		{"no ServiceAccount name", "serviceAccount: {create: false}", "serviceAccount.name"},
 		{"typo in grpc", "grpc: {enable: true}", "enable"},
@@ -625,5 +635,54 @@ networkPolicy:
 	}
 	if from, _, _ := unstructured.NestedSlice(decision, "from"); len(from) != 1 {
 		t.Errorf("the decision rule's peers %v, want decisionFrom", from)
+	}
+}
+
+// Sentinel and Cluster by their parts: the chart writes a URL jwtgate reads
+// (no password in it), keeps it in its Secret, and mounts the password
+// Secret for --redis-password-file.
+func TestRedisModes(t *testing.T) {
+	for _, c := range []struct {
+		values, url, pwKey string
+		mode               redisstore.Mode
+	}{
+		{"redis-sentinel", "redis-sentinel://redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379,[fd00::1]:26379/mymaster/2",
+			"redis-password", redisstore.ModeSentinel},
+		{"redis-cluster", "rediss-cluster://redis-cluster-0.redis-cluster-headless:6379,redis-cluster-1.redis-cluster-headless?wait_replicas=0",
+			"password", redisstore.ModeCluster},
+	} {
+		t.Run(c.values, func(t *testing.T) {
+			objs := render(t, "jwtgate", "jwtgate", valueSets[c.values])
+			sec := one(t, objs, "Secret", "jwtgate-redis")
+			u, _, _ := unstructured.NestedString(sec.Object, "stringData", "url")
+			if u != c.url {
+				t.Fatalf("Redis Secret holds %q, want %q", u, c.url)
+			}
+			target, err := redisstore.ParseURL(u)
+			if err != nil || target.Mode != c.mode {
+				t.Fatalf("jwtgate reads the chart's URL %q as %v: %v", u, target.Mode, err)
+			}
+			args := containerArgs(t, objs, "jwtgate")
+			if want := "--redis-password-file=/etc/jwtgate/redis/" + c.pwKey; !slices.Contains(args, want) {
+				t.Errorf("args %v lack %s", args, want)
+			}
+			d := one(t, objs, "Deployment", "jwtgate")
+			vols, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+			found := false
+			for _, v := range vols {
+				vm := v.(map[string]any)
+				if vm["name"] == "redis-password" {
+					name, _, _ := unstructured.NestedString(vm, "secret", "secretName")
+					found = name == "redis-auth"
+				}
+			}
+			if !found {
+				t.Errorf("no volume redis-password from Secret redis-auth in %v", vols)
+			}
+			ann, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "annotations")
+			if ann["checksum/redis-url"] == "" {
+				t.Errorf("no checksum/redis-url annotation: %v", ann)
+			}
+		})
 	}
 }

@@ -60,7 +60,25 @@ app.kubernetes.io/part-of: jwtgate
 
 {{/* Whether sessions are shared between replicas (a Redis URL is configured). */}}
 {{- define "jwtgate.redisEnabled" -}}
-{{- if or .Values.store.redis.url .Values.store.redis.existingSecret }}true{{ end }}
+{{- if or .Values.store.redis.url .Values.store.redis.existingSecret (include "jwtgate.redisBuiltURL" .) }}true{{ end }}
+{{- end }}
+
+{{/* The URL the chart writes from store.redis.sentinel or .cluster (no password in it). */}}
+{{- define "jwtgate.redisBuiltURL" -}}
+{{- $r := .Values.store.redis }}
+{{- $s := ternary "s" "" (eq (toString $r.tls) "true") }}
+{{- $q := "" }}
+{{- if ne (int $r.waitReplicas) 1 }}{{ $q = printf "?wait_replicas=%d" (int $r.waitReplicas) }}{{ end }}
+{{- if $r.sentinel.masterName -}}
+redis{{ $s }}-sentinel://{{ join "," $r.sentinel.hosts }}/{{ $r.sentinel.masterName }}/{{ int $r.sentinel.db }}{{ $q }}
+{{- else if $r.cluster.hosts -}}
+redis{{ $s }}-cluster://{{ join "," $r.cluster.hosts }}{{ $q }}
+{{- end }}
+{{- end }}
+
+{{/* The URL the chart stores in its Secret. */}}
+{{- define "jwtgate.redisChartURL" -}}
+{{- default (include "jwtgate.redisBuiltURL" .) .Values.store.redis.url }}
 {{- end }}
 
 {{- define "jwtgate.redisSecretName" -}}
@@ -103,8 +121,23 @@ as files/rbac/role.yaml by `make manifests`), as a dict:
 {{- if and .Values.admin.enabled (not .Values.admin.tokenSecret.name) }}
 {{- fail "admin.enabled needs admin.tokenSecret.name: a Secret in the release namespace holding the admin bearer token" }}
 {{- end }}
-{{- if and .Values.store.redis.url .Values.store.redis.existingSecret }}
-{{- fail "set store.redis.url or store.redis.existingSecret, not both" }}
+{{- $r := .Values.store.redis }}
+{{- $modes := list }}
+{{- if $r.url }}{{ $modes = append $modes "url" }}{{ end }}
+{{- if $r.existingSecret }}{{ $modes = append $modes "existingSecret" }}{{ end }}
+{{- if or $r.sentinel.masterName $r.sentinel.hosts }}{{ $modes = append $modes "sentinel" }}{{ end }}
+{{- if $r.cluster.hosts }}{{ $modes = append $modes "cluster" }}{{ end }}
+{{- if gt (len $modes) 1 }}
+{{- fail (printf "store.redis: %s are set; set one of url, existingSecret, sentinel and cluster, not both" (join " and " $modes)) }}
+{{- end }}
+{{- if and $r.sentinel.hosts (not $r.sentinel.masterName) }}
+{{- fail "store.redis.sentinel.hosts needs store.redis.sentinel.masterName: the name the sentinels know the master by" }}
+{{- end }}
+{{- if and $r.sentinel.masterName (not $r.sentinel.hosts) }}
+{{- fail "store.redis.sentinel.masterName needs store.redis.sentinel.hosts: the sentinels, host:26379" }}
+{{- end }}
+{{- if and $r.passwordSecret.name (not (include "jwtgate.redisEnabled" .)) }}
+{{- fail "store.redis.passwordSecret needs a Redis: store.redis.url, existingSecret, sentinel or cluster" }}
 {{- end }}
 {{- $ports := list .Values.ports.http .Values.ports.metrics .Values.ports.health }}
 {{- if .Values.admin.enabled }}{{ $ports = append $ports .Values.admin.port }}{{ end }}
