@@ -4,7 +4,7 @@
 # load run is bounded by DURATION, and everything it starts is stopped on exit.
 #
 #   DURATION=10s ROUNDS=3 CONNECTIONS=32 bench/run.sh
-#   SCENARIOS="a b" bench/run.sh          # a subset (a, b, c, d, g)
+#   SCENARIOS="a b" bench/run.sh          # a subset (a, b, c, d, e, g)
 #   COMPARE_OAUTH2_PROXY=1 bench/run.sh   # also oauth2-proxy v7.15.4 in a and b
 #   JWTGATE=path/to/jwtgate bench/run.sh  # a prebuilt jwtgate instead of building ./cmd/jwtgate
 #   JWTGATE_BASELINE=path/to/old/jwtgate bench/run.sh  # also that build in a and b, interleaved
@@ -14,7 +14,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 WARMUP=${WARMUP:-2s}
-SCENARIOS=${SCENARIOS:-a b c d g}
+SCENARIOS=${SCENARIOS:-a b c d e g}
 TOKENS=${TOKENS:-4096}           # pre-minted unique tokens per algorithm, scenario c
 MANY_POLICIES=${MANY_POLICIES:-10000}
 COMPARE_OAUTH2_PROXY=${COMPARE_OAUTH2_PROXY:-0}
@@ -186,6 +186,8 @@ jwtgate_serve() { # name policydir [extra flags]
     --state-dir "$work/state-$name" "$@"
 }
 direct_hdrs=(-H "X-Original-URL: http://app.bench.test/api/orders/7" -H "X-Original-Method: GET")
+# What Traefik and Caddy send the forward-auth door for the same request.
+forward_hdrs=(-H "X-Forwarded-Method: GET" -H "X-Forwarded-Proto: https" -H "X-Forwarded-Host: app.bench.test" -H "X-Forwarded-Uri: /api/orders/7")
 rss_mib() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # --- load ------------------------------------------------------------------------
@@ -206,6 +208,7 @@ wrk_once() { # variant duration -> "rps p99_us non2xx errors cpu%"
     direct) hdrs=("${direct_hdrs[@]}" -H "Authorization: Bearer $token") ;;
     directnotoken) hdrs=("${direct_hdrs[@]}") ;;
     bearer) hdrs=(-H "Authorization: Bearer $token") ;;
+    forward) hdrs=("${forward_hdrs[@]}" -H "Authorization: Bearer $token") ;;
     oauth2) hdrs=(-H "Authorization: Bearer $o2token") ;;
   esac
   c0=$(cpu_ticks "$pid"); t0=$(date +%s%N)
@@ -381,6 +384,19 @@ if want c; then
   done
   measure c floor-rs256 miss-rs256 miss-es256 miss-eddsa
 fi
+if want e; then
+  # The other HTTP doors, in scenario a's shape: the same cached RS256 decision
+  # through forward-auth (the four X-Forwarded-* headers) and Envoy's HTTP
+  # ext_authz (the original path after the prefix), beside the do-nothing server.
+  wait_status "http://127.0.0.1:$PORT_jg/jwtgate/forward-auth/bench/rs256" 200 "${forward_hdrs[@]}" -H "Authorization: Bearer $token"
+  wait_status "http://127.0.0.1:$PORT_jg/jwtgate/forward-auth/bench/rs256" 401 "${forward_hdrs[@]}"
+  wait_status "http://127.0.0.1:$PORT_jg/jwtgate/ext-authz/bench/rs256/api/orders/7" 200 -H "Authorization: Bearer $token"
+  wait_status "http://127.0.0.1:$PORT_jg/jwtgate/ext-authz/bench/rs256/api/orders/7" 401
+  variant noop-door "http://127.0.0.1:$port_noop/jwtgate/forward-auth/bench/rs256" "$PID_noop" "" forward
+  variant forward-auth "http://127.0.0.1:$PORT_jg/jwtgate/forward-auth/bench/rs256" "$PID_jg" "" forward
+  variant ext-authz-http "http://127.0.0.1:$PORT_jg/jwtgate/ext-authz/bench/rs256/api/orders/7" "$PID_jg" "" bearer
+  measure e noop-door forward-auth ext-authz-http
+fi
 rss_many=""
 if want d; then
   # The same cached RS256 decision, cycling over every policy of the set.
@@ -432,7 +448,7 @@ report() {
     R_med = median(a, rounds); R_lo = lo(a, rounds); R_hi = hi(a, rounds)
   }
   END {
-    base["a"] = "noop"; base["b"] = "nginx+noop"; base["c"] = "floor-rs256"; base["d"] = "policies=1"; base["g"] = "grpc-noop"
+    base["a"] = "noop"; base["b"] = "nginx+noop"; base["c"] = "floor-rs256"; base["d"] = "policies=1"; base["e"] = "noop-door"; base["g"] = "grpc-noop"
     target["a", "jwtgate"] = 0.90; target["b", "nginx+jwtgate"] = 0.95
     target["c", "miss-rs256"] = 0.80; target["d", "policies=10000"] = 0.90
     printf "%-2s %-20s %10s %17s %9s %6s %17s %7s %s\n", "", "variant", "req/s", "(min-max)", "p99 ms", "cpu%", "ratio (range)", "target", "met"
