@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests start for real when they are missing:
 # nginx and its set_misc module (the e2e's ingress-nginx-style config escapes rd
 # with set_escape_uri, as ingress-nginx does), redis-server (with redis-cli),
-# redis-sentinel (the Sentinel and Cluster session store tests), wrk, openssl, and
+# redis-sentinel (the Sentinel and Cluster session store tests), caddy (the Caddy
+# guide walk), wrk, openssl, and
 # chromium (the e2e's browser). As root it runs apt-get; otherwise it fails with
 # the exact command to run, so a test never skips silently.
 #
@@ -20,12 +21,13 @@ present() {
     wrk) command -v wrk >/dev/null 2>&1 ;;
     openssl) command -v openssl >/dev/null 2>&1 ;;
     chromium) [ -x /usr/bin/chromium ] ;;
+    caddy) [ -x /usr/bin/caddy ] ;;
     *) echo "install-deps.sh: unknown package $1" >&2; exit 2 ;;
   esac
 }
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(nginx libnginx-mod-http-set-misc redis-server redis-sentinel wrk openssl chromium)
+[ ${#wanted[@]} -gt 0 ] || wanted=(nginx libnginx-mod-http-set-misc redis-server redis-sentinel wrk openssl chromium caddy)
 need=()
 for p in "${wanted[@]}"; do
   present "$p" || need+=("$p")

@@ -46,6 +46,9 @@ func doorsStayPrivate(t *testing.T, s *stack) {
 	}
 }
 
+// pageAccept is what a browser's page load sends.
+const pageAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
 // The page the walk starts from: a query with '&' and an escape, which rd must
 // carry back intact.
 const startPath = "/some/page?x=1&y=a%20b"
@@ -62,7 +65,9 @@ func walk(t *testing.T, s *stack) {
 	// 1. Anonymous: nginx's auth subrequest gets 401, error_page sends the
 	// browser to the sign-in page with rd; the upstream never sees the request.
 	hits := s.app.hits.Load()
-	resp, _ := s.do(c, http.MethodGet, original, nil, http.Header{"X-Auth-User": {"mallory"}})
+	// A browser's page load (Accept: text/html): the doors other than
+	// auth_request redirect only those; nginx redirects every 401.
+	resp, _ := s.do(c, http.MethodGet, original, nil, http.Header{"X-Auth-User": {"mallory"}, "Accept": {pageAccept}})
 	signin := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(signin, s.origin+"/jwtgate/login?rd=") {
 		t.Fatalf("anonymous GET %s: %d, Location %q; want 302 to %s/jwtgate/login?rd=...", startPath, resp.StatusCode, signin, s.origin)
@@ -77,6 +82,13 @@ func walk(t *testing.T, s *stack) {
 		// ingress-nginx escapes it with set_escape_uri.
 		if strings.ContainsAny(strings.TrimPrefix(signin, s.origin+"/jwtgate/login?"), "&?") {
 			t.Fatalf("sign-in redirect %q: rd is not escaped", signin)
+		}
+	}
+	if s.config == caddyGuide {
+		// An API call without a token: 401 with the challenge, never a redirect.
+		resp, body := s.do(c, http.MethodGet, original, nil, http.Header{"Accept": {"application/json"}})
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Fatalf("anonymous API call: %d, WWW-Authenticate %q\n%s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
 		}
 	}
 	if n := s.app.hits.Load(); n != hits {
@@ -200,7 +212,7 @@ func walk(t *testing.T, s *stack) {
 	}
 
 	// 10. Anonymous again.
-	resp, _ = s.do(c, http.MethodGet, original, nil, nil)
+	resp, _ = s.do(c, http.MethodGet, original, nil, http.Header{"Accept": {pageAccept}})
 	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), s.origin+"/jwtgate/login?rd=") {
 		t.Fatalf("GET %s after sign-out: %d to %q, want 302 to the sign-in page", startPath, resp.StatusCode, resp.Header.Get("Location"))
 	}

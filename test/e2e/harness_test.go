@@ -181,10 +181,11 @@ const (
 	ingressStyle          nginxConfig = iota // as ingress-nginx renders auth-url + auth-signin
 	ingressStyleKeepalive                    // the same with auth-keepalive
 	readmePlainNginx                         // README.md's "Plain nginx" block, verbatim
+	caddyGuide                               // Caddy with docs/proxies/caddy.md's Caddyfile instead of nginx
 )
 
 func (c nginxConfig) String() string {
-	return [...]string{"ingress-nginx style", "ingress-nginx style with keepalive", "README plain nginx"}[c]
+	return [...]string{"ingress-nginx style", "ingress-nginx style with keepalive", "README plain nginx", "Caddy guide"}[c]
 }
 
 type stack struct {
@@ -213,7 +214,11 @@ func newStack(t *testing.T, config nginxConfig) *stack {
 	s.app = newEchoApp(t)
 	s.port = freePort(t)
 	s.origin = "https://" + appHost + ":" + strconv.Itoa(s.port)
-	s.startNginx(proxy)
+	if config == caddyGuide {
+		s.startCaddy(proxy)
+	} else {
+		s.startNginx(proxy)
+	}
 	return s
 }
 
