@@ -16,6 +16,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
+	"github.com/jwtgate/jwtgate/authsvc/proxycheck"
 )
 
 // The kinds a file may hold.
@@ -34,7 +35,8 @@ var (
 
 // supportedKinds ends the message about a document Load cannot use.
 var supportedKinds = fmt.Sprintf("supported are kind %s (apiVersion %s), kind %s (apiVersion %s), "+
-	"and kind %s (apiVersion %s), %s or %s holding them",
+	"and kind %s (apiVersion %s), %s or %s holding them; `jwtgate check` also reads the Ingresses, HTTPRoutes, "+
+	"SecurityPolicies, Traefik Middlewares, Istio AuthorizationPolicies and ConfigMaps that configure proxies",
 	kindAuthPolicy, policyAPIVersion, kindSecret, coreAPIVersion, kindList, coreAPIVersion, kindAuthPolicyList, kindSecretList)
 
 // loader collects what Load reads.
@@ -111,6 +113,8 @@ func (l *loader) document(loc Location, data []byte, prefix string, def typeMeta
 	case tm.Kind == kindSecret || tm.Kind == kindSecretList || tm.Kind == kindList:
 		l.problem(loc, object, join(prefix, "apiVersion"),
 			fmt.Sprintf("%q is not supported for kind %s: use %s", tm.APIVersion, tm.Kind, coreAPIVersion))
+	case proxycheck.Supported(tm.APIVersion, tm.Kind):
+		l.proxyObject(loc, data, prefix, object)
 	default:
 		l.problem(loc, object, prefix,
 			fmt.Sprintf("kind %q (apiVersion %s) is not supported; %s", tm.Kind, tm.APIVersion, supportedKinds))
@@ -130,6 +134,17 @@ func (l *loader) list(loc Location, data []byte, prefix string, def typeMeta) {
 	for i, item := range list.Items {
 		l.document(loc, item, fmt.Sprintf("%s[%d]", join(prefix, "items"), i), def)
 	}
+}
+
+// proxyObject keeps an object of the proxy side (Ingress, HTTPRoute, ...)
+// for `jwtgate check`; serving ignores them.
+func (l *loader) proxyObject(loc Location, data []byte, prefix, object string) {
+	var content map[string]any
+	if err := json.Unmarshal(data, &content); err != nil {
+		l.problem(loc, object, prefix, "invalid document: "+err.Error())
+		return
+	}
+	l.bundle.ProxyObjects = append(l.bundle.ProxyObjects, proxycheck.NewObject(content, loc.String()))
 }
 
 // policy decodes an AuthPolicy and adds it to the bundle.

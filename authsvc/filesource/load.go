@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
+	"github.com/jwtgate/jwtgate/authsvc/proxycheck"
 )
 
 // maxFileSize bounds how much of one file Load reads. Config files are small;
@@ -63,6 +64,9 @@ type Bundle struct {
 	Policies []*v1alpha1.AuthPolicy
 	// Secrets in the same order.
 	Secrets []*corev1.Secret
+	// ProxyObjects are the proxy-side objects found beside them (Ingresses,
+	// routes, middlewares), for `jwtgate check`.
+	ProxyObjects []proxycheck.Object
 	// Origin says where each object came from.
 	Origin map[Ref]Location
 	// Files lists every file Load found, whether or not it could be read.

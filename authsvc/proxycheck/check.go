@@ -68,6 +68,30 @@ type checker struct {
 	objects  []Object
 	mesh     []meshProvider
 	findings []Finding
+	// resolved are the policies the object being checked answers with.
+	resolved []string
+}
+
+// attach gives the findings of one object that concern no policy in
+// particular (failOpen, trustForwardHeader) to each policy the object answers
+// with, so that the controller can show them on those policies.
+func (c *checker) attach(first int) {
+	if len(c.resolved) == 0 {
+		return
+	}
+	var extra []Finding
+	for i := first; i < len(c.findings); i++ {
+		if c.findings[i].Policy != "" {
+			continue
+		}
+		c.findings[i].Policy = c.resolved[0]
+		for _, p := range c.resolved[1:] {
+			f := c.findings[i]
+			f.Policy = p
+			extra = append(extra, f)
+		}
+	}
+	c.findings = append(c.findings, extra...)
 }
 
 // Check reads the proxy objects and reports each finding about those that
@@ -83,6 +107,8 @@ func Check(cfg Config, objects []Object, policies []Policy) []Finding {
 	}
 	c.mesh = c.meshProviders()
 	for _, o := range objects {
+		first := len(c.findings)
+		c.resolved = nil
 		switch {
 		case o.Kind == "Ingress":
 			c.ingress(o)
@@ -95,6 +121,7 @@ func Check(cfg Config, objects []Object, policies []Policy) []Finding {
 		case o.Kind == "AuthorizationPolicy":
 			c.authorizationPolicy(o)
 		}
+		c.attach(first)
 	}
 	slices.SortStableFunc(c.findings, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.Severity.rank(), b.Severity.rank()), cmp.Compare(a.Object, b.Object))
@@ -121,12 +148,14 @@ func (c *checker) resolve(o Object, field string, t target, hosts []string) []Po
 				t.policy, t.path)
 			return nil
 		}
+		c.resolved = append(c.resolved, p.Key())
 		return []Policy{p}
 	}
 	var out []Policy
 	for _, p := range c.list {
 		if slices.ContainsFunc(hosts, p.coversHost) {
 			out = append(out, p)
+			c.resolved = append(c.resolved, p.Key())
 		}
 	}
 	return out

@@ -84,3 +84,15 @@ func runCases(t *testing.T, cases []struct {
 		})
 	}
 }
+
+// TestFindingsAttachToPolicies: a finding about the object as a whole
+// (failOpen) is shown on the policy the object answers with, so the
+// controller can put it in that policy's status.
+func TestFindingsAttachToPolicies(t *testing.T) {
+	objects, policies := decode(t, testPolicies(t)+"\n---\n"+securityPolicy(goodExtAuth+"\n    failOpen: true"))
+	for _, f := range Check(Config{}, objects, policies) {
+		if f.Policy != "shop/shop" {
+			t.Errorf("finding without its policy: %s (policy %q)", f, f.Policy)
+		}
+	}
+}

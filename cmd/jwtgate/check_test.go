@@ -1,0 +1,112 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const checkPolicy = `apiVersion: jwtgate.dev/v1alpha1
+kind: AuthPolicy
+metadata: {name: api, namespace: shop}
+spec:
+  hosts: [api.example.com]
+  jwt:
+    algorithms: [HS256]
+    keys: [{secretRef: {name: api-hmac, key: secret}}]
+  forwardClaims:
+    - {claim: sub, header: X-Auth-User}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: api-hmac, namespace: shop}
+stringData: {secret: "0123456789abcdef0123456789abcdef-not-a-key"}
+`
+
+func ingressWith(annotations string) string {
+	return `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: api
+  namespace: shop
+  annotations:
+` + annotations + `
+spec:
+  rules: [{host: api.example.com}]
+`
+}
+
+// TestCheckProxyObjects: check reads Ingresses beside the policies, prints
+// each finding with its file and line, fails on errors, and on warnings only
+// with --strict.
+func TestCheckProxyObjects(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ingress  string
+		args     []string
+		wantExit bool
+		want     string
+	}{
+		{name: "clean", ingress: ingressWith(`    nginx.ingress.kubernetes.io/auth-url: http://jwtgate.jwtgate.svc:8000/jwtgate/auth/shop/api
+    nginx.ingress.kubernetes.io/auth-response-headers: X-Auth-User`)},
+		{name: "header not copied is an error", ingress: ingressWith(
+			`    nginx.ingress.kubernetes.io/auth-url: http://jwtgate.jwtgate.svc:8000/jwtgate/auth/shop/api`),
+			wantExit: true, want: "error: " + "INGRESS:1 (document 1): Ingress shop/api: metadata.annotations[nginx.ingress.kubernetes.io/auth-response-headers]: does not copy X-Auth-User"},
+		{name: "a warning does not fail", ingress: ingressWith(`    nginx.ingress.kubernetes.io/auth-url: http://jwtgate.jwtgate.svc:8000/jwtgate/auth
+    nginx.ingress.kubernetes.io/auth-response-headers: X-Auth-User`) + "---\n" + strings.Replace(ingressWith(
+			`    nginx.ingress.kubernetes.io/auth-url: http://jwtgate.jwtgate.svc:8000/jwtgate/auth`), "api.example.com", "other.example.com", 1),
+			want: `no AuthPolicy lists host "other.example.com"`},
+		{name: "a warning fails with --strict", args: []string{"--strict"}, ingress: strings.Replace(ingressWith(
+			`    nginx.ingress.kubernetes.io/auth-url: http://jwtgate.jwtgate.svc:8000/jwtgate/auth`), "api.example.com", "other.example.com", 1),
+			wantExit: true, want: `no AuthPolicy lists host "other.example.com"`},
+		{name: "another service name", args: []string{"--service-name", "auth/gate"}, ingress: ingressWith(
+			`    nginx.ingress.kubernetes.io/auth-url: http://gate.auth.svc:8000/jwtgate/auth/shop/nope`),
+			wantExit: true, want: "AuthPolicy shop/nope, which does not exist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ingress := filepath.Join(dir, "ingress.yaml")
+			if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(checkPolicy), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(ingress, []byte(tc.ingress), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			stderr := captureStderr(t, func() {
+				err := runCheck(append(tc.args, "-f", dir))
+				if (err != nil) != tc.wantExit {
+					t.Errorf("check returned %v, want failure=%v", err, tc.wantExit)
+				}
+			})
+			want := strings.ReplaceAll(tc.want, "INGRESS", ingress)
+			if !strings.Contains(stderr, want) {
+				t.Errorf("output lacks %q:\n%s", want, stderr)
+			}
+			if tc.want == "" && strings.TrimSpace(stderr) != "" {
+				t.Errorf("want no findings, got:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// captureStderr returns what fn wrote on os.Stderr.
+func captureStderr(t *testing.T, fn func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stderr
+	os.Stderr = w
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	fn()
+	os.Stderr = old
+	w.Close()
+	return <-done
+}
