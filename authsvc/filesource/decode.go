@@ -113,7 +113,7 @@ func (l *loader) document(loc Location, data []byte, prefix string, def typeMeta
 	case tm.Kind == kindSecret || tm.Kind == kindSecretList || tm.Kind == kindList:
 		l.problem(loc, object, join(prefix, "apiVersion"),
 			fmt.Sprintf("%q is not supported for kind %s: use %s", tm.APIVersion, tm.Kind, coreAPIVersion))
-	case proxycheck.Supported(tm.APIVersion, tm.Kind):
+	case proxycheck.Supported(tm.APIVersion, tm.Kind) && (tm.Kind != "ConfigMap" || holdsMeshConfig(data)):
 		l.proxyObject(loc, data, prefix, object)
 	default:
 		l.problem(loc, object, prefix,
@@ -145,6 +145,17 @@ func (l *loader) proxyObject(loc Location, data []byte, prefix, object string) {
 		return
 	}
 	l.bundle.ProxyObjects = append(l.bundle.ProxyObjects, proxycheck.NewObject(content, loc.String()))
+}
+
+// holdsMeshConfig tells Istio's mesh ConfigMap (data.mesh) from other
+// ConfigMaps, which have no place among jwtgate's files.
+func holdsMeshConfig(data []byte) bool {
+	var cm struct {
+		Data struct {
+			Mesh string `json:"mesh"`
+		} `json:"data"`
+	}
+	return json.Unmarshal(data, &cm) == nil && cm.Data.Mesh != ""
 }
 
 // policy decodes an AuthPolicy and adds it to the bundle.
