@@ -127,9 +127,9 @@ func typeAlgs(k jwk.Key) ([]jwa.SignatureAlgorithm, error) {
 		case jwa.Ed25519():
 			return ed25519Algs, nil
 		}
-		return nil, fmt.Errorf("unsupported %s curve %q: use P-256, P-384, P-521 or Ed25519", kty, crv)
+		return nil, fmt.Errorf("unsupported %s curve: use P-256, P-384, P-521 or Ed25519", kty)
 	default:
-		return nil, fmt.Errorf("unsupported key type %q: use RSA, EC or OKP (Ed25519)", kty)
+		return nil, errors.New("unsupported key type: use RSA, EC or OKP (Ed25519)")
 	}
 }
 
@@ -158,7 +158,7 @@ func narrowAlgs(k jwk.Key, allowed []jwa.SignatureAlgorithm) ([]jwa.SignatureAlg
 		if _, enc := jwa.LookupContentEncryptionAlgorithm(name); enc {
 			return nil, fmt.Errorf("%w: \"alg\" %q is an encryption algorithm", errSkip, name)
 		}
-		return nil, fmt.Errorf("unknown \"alg\" %q", name)
+		return nil, errors.New("unknown \"alg\": use a JWS signature algorithm such as RS256 or ES256, or leave alg out")
 	}
 	for _, a := range allowed {
 		if a.String() == name {
@@ -210,13 +210,14 @@ func verificationKeyFromJWK(k jwk.Key, allowSymmetric bool) (Key, error) {
 		if uk, ok := k.(jwk.UnsupportedKey); ok {
 			reason = uk.Reason()
 		}
-		return Key{}, fmt.Errorf("unsupported key (kty %q): %v", k.KeyType(), reason)
+		_ = reason // jwx's reason quotes the key's members
+		return Key{}, errors.New("unsupported key: check kty (RSA, EC, OKP, oct) and crv (P-256, P-384, P-521, Ed25519)")
 	}
 	if isPrivate(k) {
 		return Key{}, fmt.Errorf("%w: store only the public key (drop the private members such as \"d\")", errPrivate)
 	}
 	if use, ok := k.KeyUsage(); ok && use != "" && use != string(jwk.ForSignature) {
-		return Key{}, fmt.Errorf("%w: \"use\" is %q", errSkip, use)
+		return Key{}, fmt.Errorf("%w: \"use\" is not \"sig\"", errSkip)
 	}
 	if ops, ok := k.KeyOps(); ok && len(ops) > 0 && !slices.Contains(ops, jwk.KeyOpVerify) {
 		return Key{}, fmt.Errorf("%w: \"key_ops\" does not include \"verify\"", errSkip)
@@ -230,7 +231,7 @@ func verificationKeyFromJWK(k jwk.Key, allowSymmetric bool) (Key, error) {
 		}
 		var secret []byte
 		if err := jwk.Export(k, &secret); err != nil {
-			return Key{}, fmt.Errorf("reading the \"k\" member: %w", err)
+			return Key{}, errors.New("the \"k\" member does not decode: it must be base64url")
 		}
 		if len(secret) < MinHMACKeyBytes {
 			return Key{}, shortSecretError(len(secret))

@@ -2,10 +2,13 @@ package keys
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -81,7 +84,7 @@ func parsePEMPublic(data []byte) ([]Key, error) {
 		}
 		jk, err := jwk.Import(raw)
 		if err != nil {
-			return nil, fmt.Errorf("PEM block %d (%s): %w", n, block.Type, err)
+			return nil, fmt.Errorf("PEM block %d (%s): the key cannot be used (%s)", n, block.Type, keyKind(raw))
 		}
 		k, err := verificationKeyFromJWK(jk, false)
 		if err != nil {
@@ -105,28 +108,28 @@ func publicKeyFromPEMBlock(block *pem.Block) (any, error) {
 	case "PUBLIC KEY":
 		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("PUBLIC KEY: %w", err)
+			return nil, errors.New("PUBLIC KEY: the DER inside is not a PKIX public key of a supported type (RSA, EC P-256/384/521, Ed25519)")
 		}
 		return pub, nil
 	case "RSA PUBLIC KEY":
 		pub, err := x509.ParsePKCS1PublicKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("RSA PUBLIC KEY: %w", err)
+			return nil, errors.New("RSA PUBLIC KEY: the DER inside is not a PKCS#1 RSA public key")
 		}
 		return pub, nil
 	case "CERTIFICATE":
 		cert, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("CERTIFICATE: %w", err)
+			return nil, errors.New("CERTIFICATE: the DER inside is not an X.509 certificate jwtgate can read")
 		}
 		return cert.PublicKey, nil
 	case "EC PARAMETERS":
 		return nil, nil
 	}
 	if strings.Contains(block.Type, "PRIVATE KEY") {
-		return nil, fmt.Errorf("unsupported type %q: store the public key only (openssl pkey -in key.pem -pubout)", block.Type)
+		return nil, errors.New("a private key: store the public key only (openssl pkey -in key.pem -pubout)")
 	}
-	return nil, fmt.Errorf("unsupported type %q: use PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE", block.Type)
+	return nil, errors.New("unsupported block type (the word after BEGIN): use PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE")
 }
 
 // parseJWKJSON reads a JWK or a JWKS kept in a Secret. Every key must be
@@ -135,7 +138,7 @@ func publicKeyFromPEMBlock(block *pem.Block) (any, error) {
 func parseJWKJSON(data []byte) ([]Key, error) {
 	set, err := jwk.Parse(data, jwk.WithStrictKeySetParsing(true))
 	if err != nil {
-		return nil, fmt.Errorf("not a valid JWK or JWKS: %w", err)
+		return nil, jsonProblem("JWK or JWKS", err)
 	}
 	keys, _, err := keysFromJWKSet(set, true)
 	return keys, err
@@ -188,13 +191,35 @@ func keysFromJWKSet(set jwk.Set, local bool) (keys []Key, ignored []error, err e
 	return keys, ignored, nil
 }
 
-// describeJWK names a key of a set for messages: `key 2 (kid "abc")`, or
-// `key 2` without withKID.
-func describeJWK(i int, k jwk.Key, withKID bool) string {
-	if kid, ok := k.KeyID(); ok && kid != "" && withKID {
-		return fmt.Sprintf("key %d (kid %q)", i+1, kid)
-	}
+// describeJWK names a key of a set for messages by its position: `key 2`.
+// Never by its kid: messages reach whoever may reference the Secret (status,
+// check), and a remote document's content is never quoted either.
+func describeJWK(i int, _ jwk.Key, _ bool) string {
 	return fmt.Sprintf("key %d", i+1)
+}
+
+// jsonProblem describes why a JSON key document did not parse, without
+// quoting it: jwx's errors repeat member values (kty, crv, kid), and those
+// are the Secret's content. A syntax error keeps its byte offset.
+func jsonProblem(what string, err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("not a valid %s: the JSON is malformed near byte %d", what, se.Offset)
+	}
+	return fmt.Errorf("not a valid %s: check that every key has a supported kty (RSA, EC, OKP, oct), a supported crv (P-256, P-384, P-521, Ed25519) and the members its type needs", what)
+}
+
+// keyKind names the Go type of a parsed key for messages.
+func keyKind(raw any) string {
+	switch raw.(type) {
+	case *rsa.PublicKey:
+		return "RSA"
+	case *ecdsa.PublicKey:
+		return "EC"
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return "unsupported key type"
 }
 
 // parseHMAC decodes an HMAC secret. Secret bytes never appear in errors.
@@ -231,27 +256,78 @@ func parseHMAC(data []byte, enc Encoding) ([]Key, error) {
 // publicKeyMaterial names the kind of key material secret holds, or "" when it
 // holds none. It catches what the format sniffing of ParseVerification cannot
 // see before decoding: a PEM or JWK stored base64- or hex-encoded, an OpenSSH
-// public key, a DER key or certificate.
+// public key, a DER key or certificate. The secret as given is looked at, and
+// so are its base64 and hex decodings, two levels deep: the base64 body of a
+// public key (what remains of a PEM without its armour) given as a utf8 secret
+// is the key itself to anyone who has it.
 func publicKeyMaterial(secret []byte) string {
-	trimmed := bytes.TrimSpace(secret)
+	if what := publicKeyForm(secret); what != "" {
+		return what
+	}
+	level := [][]byte{secret}
+	for depth := 1; depth <= 2; depth++ {
+		var next [][]byte
+		for _, c := range level {
+			for _, d := range textDecodings(c) {
+				if what := publicKeyForm(d); what != "" {
+					return "the base64 or hex text of " + what
+				}
+				next = append(next, d)
+			}
+		}
+		level = next
+	}
+	return ""
+}
+
+// publicKeyForm names the public key material b is as it stands, or "".
+func publicKeyForm(b []byte) string {
+	trimmed := bytes.TrimSpace(b)
 	switch {
-	case bytes.Contains(secret, pemMarker):
-		return "a PEM block"
-	case len(trimmed) > 0 && trimmed[0] == '{':
-		return "a JSON document (a JWK?)"
+	case bytes.Contains(b, pemMarker):
+		return "a PEM block (a public key?)"
+	case len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed):
+		return "a JSON document (a JWK public key?)"
 	case bytes.HasPrefix(trimmed, []byte("ssh-")) || bytes.HasPrefix(trimmed, []byte("ecdsa-sha2-")):
 		return "an OpenSSH public key"
 	}
-	if _, err := x509.ParsePKIXPublicKey(secret); err == nil {
+	if _, err := x509.ParsePKIXPublicKey(b); err == nil {
 		return "a DER public key"
 	}
-	if _, err := x509.ParsePKCS1PublicKey(secret); err == nil {
+	if _, err := x509.ParsePKCS1PublicKey(b); err == nil {
 		return "a DER RSA public key"
 	}
-	if _, err := x509.ParseCertificate(secret); err == nil {
+	if _, err := x509.ParseCertificate(b); err == nil {
 		return "a DER certificate"
 	}
 	return ""
+}
+
+// textDecodings returns what b decodes to as hex and as base64 (standard or
+// URL-safe, padded or not), with white space (line wrapping) removed first.
+// Text that is neither gives nothing.
+func textDecodings(b []byte) [][]byte {
+	s := bytes.Join(bytes.Fields(b), nil)
+	if len(s) < 16 {
+		return nil
+	}
+	var out [][]byte
+	if len(s)%2 == 0 {
+		d := make([]byte, hex.DecodedLen(len(s)))
+		if _, err := hex.Decode(d, s); err == nil {
+			out = append(out, d)
+		}
+	}
+	for _, e := range []*base64.Encoding{
+		base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding,
+	} {
+		d := make([]byte, e.DecodedLen(len(s)))
+		if n, err := e.Decode(d, s); err == nil {
+			out = append(out, d[:n])
+			break
+		}
+	}
+	return out
 }
 
 // decodeBase64 accepts standard and URL-safe base64, padded or not. Line

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -222,9 +223,9 @@ func TestParseVerification(t *testing.T) {
 		{name: "garbage PEM is an error, not an HMAC secret", data: []byte("-----BEGIN PUBLIC KEY-----\nthis is not base64 at all, but long enough\n-----END PUBLIC KEY-----\n"), wantErr: "PEM block 1 is malformed"},
 		{name: "PEM marker after a secret-looking prefix", data: []byte("0123456789abcdef0123456789abcdef -----BEGIN nothing"), wantErr: "malformed"},
 		{name: "PEM with bad DER", data: pemBlock("PUBLIC KEY", bytes.Repeat([]byte{1}, 64)), wantErr: "PEM block 1: PUBLIC KEY"},
-		{name: "PEM private key refused", data: slices.Concat(rsaPKIX, sec1PEM(t, m.p256)), wantErr: `PEM block 2: unsupported type "EC PRIVATE KEY": store the public key only`},
-		{name: "PEM PKCS#8 private key refused", data: pkcs8PEM(t, m.ed), wantErr: `unsupported type "PRIVATE KEY": store the public key only`},
-		{name: "PEM unknown type", data: pemBlock("X509 CRL", []byte{1, 2, 3}), wantErr: `unsupported type "X509 CRL"`},
+		{name: "PEM private key refused", data: slices.Concat(rsaPKIX, sec1PEM(t, m.p256)), wantErr: `PEM block 2: a private key: store the public key only`},
+		{name: "PEM PKCS#8 private key refused", data: pkcs8PEM(t, m.ed), wantErr: `a private key: store the public key only`},
+		{name: "PEM unknown type", data: pemBlock("X509 CRL", []byte{1, 2, 3}), wantErr: `unsupported block type`},
 		{name: "PEM only parameters", data: pemBlock("EC PARAMETERS", []byte{6, 8, 42, 134, 72, 206, 61, 3, 1, 7}), wantErr: "no public key"},
 		{name: "PEM RSA 1024 refused", data: pkixPEM(t, &m.rsaSmall.PublicKey), wantErr: "PEM block 1 (PUBLIC KEY): RSA key is 1024 bits; at least 2048"},
 		{name: "JSON that is not a JWK", data: []byte(`{"hello": "world", "padding": "0123456789abcdef0123"}`), wantErr: "not a valid JWK or JWKS"},
@@ -371,6 +372,12 @@ func TestPublicKeyIsNeverAnHMACSecret(t *testing.T) {
 	}
 	der, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	pkcs1 := x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey)
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, _ := x509.MarshalPKIXPublicKey(&ecKey.PublicKey)
 	jwkJSON := []byte(`{"kty":"RSA","n":"` + base64.RawURLEncoding.EncodeToString(rsaKey.N.Bytes()) + `","e":"AQAB"}`)
 	tests := []struct {
 		name string
@@ -383,11 +390,103 @@ func TestPublicKeyIsNeverAnHMACSecret(t *testing.T) {
 		{"OpenSSH key", []byte("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 user@host"), EncodingUTF8},
 		{"base64 DER", []byte(base64.StdEncoding.EncodeToString(der)), EncodingBase64},
 		{"hex DER", []byte(hex.EncodeToString(der)), EncodingHex},
+		// Issue 12 item 5: the same text given as a utf8 secret (the default
+		// encoding) passed, so anyone holding the public key could forge HS256.
+		{"utf8 base64 SPKI RSA", []byte(base64.StdEncoding.EncodeToString(der)), EncodingUTF8},
+		{"utf8 base64 SPKI RSA with newline", []byte(base64.StdEncoding.EncodeToString(der) + "\n"), EncodingUTF8},
+		{"utf8 base64 SPKI RSA wrapped at 64", wrap64(base64.StdEncoding.EncodeToString(der)), EncodingUTF8},
+		{"utf8 base64url SPKI RSA unpadded", []byte(base64.RawURLEncoding.EncodeToString(der)), EncodingUTF8},
+		{"utf8 base64 PKCS#1 RSA", []byte(base64.StdEncoding.EncodeToString(pkcs1)), EncodingUTF8},
+		{"utf8 base64 SPKI EC", []byte(base64.StdEncoding.EncodeToString(ecDER)), EncodingUTF8},
+		{"utf8 hex SPKI RSA", []byte(hex.EncodeToString(der)), EncodingUTF8},
+		{"utf8 hex PKCS#1 RSA upper case", []byte(strings.ToUpper(hex.EncodeToString(pkcs1))), EncodingUTF8},
+		{"utf8 hex SPKI EC", []byte(hex.EncodeToString(ecDER)), EncodingUTF8},
+		{"utf8 base64 PEM", []byte(base64.StdEncoding.EncodeToString(pemBytes)), EncodingUTF8},
+		{"utf8 hex PEM", []byte(hex.EncodeToString(pemBytes)), EncodingUTF8},
+		{"base64 of base64 DER", []byte(base64.StdEncoding.EncodeToString([]byte(base64.StdEncoding.EncodeToString(der)))), EncodingBase64},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if ks, err := ParseVerification(tc.data, tc.enc); err == nil {
+			ks, err := ParseVerification(tc.data, tc.enc)
+			if err == nil {
 				t.Fatalf("accepted as %v; a public key must be refused as an HMAC secret", ks[0].Algs)
+			}
+			if !strings.Contains(err.Error(), "public key") && !strings.Contains(err.Error(), "certificate") {
+				t.Fatalf("error %q does not say it is a public key", err)
+			}
+		})
+	}
+}
+
+// wrap64 wraps base64 text at 64 columns, as openssl and base64 -w 64 do.
+func wrap64(s string) []byte {
+	var b strings.Builder
+	for len(s) > 64 {
+		b.WriteString(s[:64] + "\n")
+		s = s[64:]
+	}
+	b.WriteString(s + "\n")
+	return []byte(b.String())
+}
+
+// Issue 12 item 1: whoever may reference a Secret from a policy reads the
+// problems with it back (status, check, logs), so no error quotes the Secret:
+// not a kid, kty, crv, alg, use or PEM block type, and no jwx error that does.
+func TestErrorsQuoteNoKeyMaterial(t *testing.T) {
+	const s = "S3NTINEL"
+	m := testKeys()
+	rsaJWK := func(extra string) string {
+		return `{"kty":"RSA","n":"` + base64.RawURLEncoding.EncodeToString(m.rsa.N.Bytes()) + `","e":"AQAB"` + extra + `}`
+	}
+	verify := []struct{ name, data string }{
+		{"unknown kty", `{"kty":"` + s + `","kid":"` + s + `"}`},
+		{"unknown crv", `{"kty":"EC","crv":"` + s + `","x":"AAAA","y":"AAAA","kid":"` + s + `"}`},
+		{"bad alg", rsaJWK(`,"alg":"` + s + `","kid":"` + s + `"`)},
+		{"alg that does not fit", rsaJWK(`,"alg":"ES256","kid":"` + s + `"`)},
+		{"use enc only", rsaJWK(`,"use":"` + s + `","kid":"` + s + `"`)},
+		{"kid of a bad key in a set", `{"keys":[` + rsaJWK(`,"kid":"`+s+`","alg":"`+s+`"`) + `]}`},
+		{"oct too short", `{"kty":"oct","k":"` + base64.RawURLEncoding.EncodeToString([]byte(s)) + `","kid":"` + s + `"}`},
+		{"oct bad k", `{"kty":"oct","k":"` + s + `!!","kid":"` + s + `"}`},
+		{"JSON syntax", `{"kty":"RSA","n":` + s + `}`},
+		{"member of a wrong type", `{"kty":"RSA","n":"AQAB","e":"AQAB","kid":{"` + s + `":1}}`},
+		{"PEM of an unknown type", "-----BEGIN " + s + "-----\nAAAA\n-----END " + s + "-----\n"},
+		{"PEM private key", "-----BEGIN " + s + " PRIVATE KEY-----\nAAAA\n-----END " + s + " PRIVATE KEY-----\n"},
+		{"PEM with bad DER", string(pemBlock("PUBLIC KEY", []byte(s+s+s+s)))},
+		{"PEM certificate with bad DER", string(pemBlock("CERTIFICATE", []byte(s+s+s+s)))},
+	}
+	for _, tc := range verify {
+		t.Run("verify/"+tc.name, func(t *testing.T) {
+			_, err := ParseVerification([]byte(tc.data), EncodingUTF8)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if strings.Contains(err.Error(), s) {
+				t.Fatalf("error quotes the Secret: %q", err)
+			}
+		})
+	}
+	signing := []struct {
+		name string
+		data map[string][]byte
+	}{
+		{"JWKS unknown kty", map[string][]byte{SigningKeyJWKS: []byte(`{"keys":[{"kty":"` + s + `","kid":"` + s + `"}]}`)}},
+		{"JWKS public key", map[string][]byte{SigningKeyJWKS: []byte(`{"keys":[` + rsaJWK(`,"kid":"`+s+`"`) + `]}`)}},
+		{"JWKS same kid twice", map[string][]byte{SigningKeyJWKS: jwksJSON(t,
+			jwkJSON(t, m.p256, map[string]any{"kid": s}), jwkJSON(t, m.p384, map[string]any{"kid": s}))}},
+		{"JWKS use enc", map[string][]byte{SigningKeyJWKS: jwksJSON(t, jwkJSON(t, m.p256, map[string]any{"kid": s, "use": s}))}},
+		{"JWKS syntax", map[string][]byte{SigningKeyJWKS: []byte(`{"keys":[` + s + `]}`)}},
+		{"PEM unknown type", map[string][]byte{SigningKeyPEM: []byte("-----BEGIN " + s + "-----\nAAAA\n-----END " + s + "-----\n")}},
+		{"PEM bad DER", map[string][]byte{SigningKeyPEM: pemBlock("PRIVATE KEY", []byte(s+s+s+s))}},
+		{"PEM bad EC DER", map[string][]byte{SigningKeyPEM: pemBlock("EC PRIVATE KEY", []byte(s+s+s+s))}},
+	}
+	for _, tc := range signing {
+		t.Run("signing/"+tc.name, func(t *testing.T) {
+			_, _, err := ParseSigning(tc.data)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if strings.Contains(err.Error(), s) {
+				t.Fatalf("error quotes the Secret: %q", err)
 			}
 		})
 	}

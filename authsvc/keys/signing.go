@@ -116,7 +116,7 @@ func parseSigningPEM(data []byte) (Signer, Key, error) {
 	}
 	jk, err := jwk.Import(raw)
 	if err != nil {
-		return Signer{}, Key{}, fmt.Errorf("importing the private key: %w", err)
+		return Signer{}, Key{}, errors.New("the private key cannot be used: use RSA, EC P-256/384/521 or Ed25519")
 	}
 	return signerFromJWK(jk)
 }
@@ -131,19 +131,19 @@ func privateKeyFromPEMBlock(block *pem.Block) (any, error) {
 	case "PRIVATE KEY":
 		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("PRIVATE KEY (PKCS#8): %w", err)
+			return nil, errors.New("PRIVATE KEY (PKCS#8): the DER inside is not a PKCS#8 key of a supported type (RSA, EC P-256/384/521, Ed25519)")
 		}
 		return k, nil
 	case "RSA PRIVATE KEY":
 		k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("RSA PRIVATE KEY (PKCS#1): %w", err)
+			return nil, errors.New("RSA PRIVATE KEY (PKCS#1): the DER inside is not a PKCS#1 RSA private key")
 		}
 		return k, nil
 	case "EC PRIVATE KEY":
 		k, err := x509.ParseECPrivateKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("EC PRIVATE KEY (SEC 1): %w", err)
+			return nil, errors.New("EC PRIVATE KEY (SEC 1): the DER inside is not a SEC 1 EC private key on a supported curve")
 		}
 		return k, nil
 	case "EC PARAMETERS":
@@ -153,14 +153,14 @@ func privateKeyFromPEMBlock(block *pem.Block) (any, error) {
 	case "OPENSSH PRIVATE KEY":
 		return nil, errors.New("OpenSSH key format is not supported: convert it with ssh-keygen -p -m PKCS8 -f KEYFILE")
 	}
-	return nil, fmt.Errorf("unsupported type %q: use PRIVATE KEY (PKCS#8), RSA PRIVATE KEY or EC PRIVATE KEY", block.Type)
+	return nil, errors.New("unsupported block type (the word after BEGIN): use PRIVATE KEY (PKCS#8), RSA PRIVATE KEY or EC PRIVATE KEY")
 }
 
 // parseSigningJWKS reads a private JWKS: every key verifies, the last signs.
 func parseSigningJWKS(data []byte) (Signer, []Key, error) {
 	set, err := jwk.Parse(data, jwk.WithStrictKeySetParsing(true))
 	if err != nil {
-		return Signer{}, nil, fmt.Errorf("not a valid JWKS: %w", err)
+		return Signer{}, nil, jsonProblem("JWKS", err)
 	}
 	if set.Len() == 0 {
 		return Signer{}, nil, errors.New("the JWKS holds no keys (create one with `jwtgate keygen`)")
@@ -177,7 +177,7 @@ func parseSigningJWKS(data []byte) (Signer, []Key, error) {
 			return Signer{}, nil, fmt.Errorf("%s: %w", describeJWK(i, jk, true), err)
 		}
 		if j, dup := seen[s.ID]; dup {
-			return Signer{}, nil, fmt.Errorf("keys %d and %d have the same kid %q: give each key its own kid", j+1, i+1, s.ID)
+			return Signer{}, nil, fmt.Errorf("keys %d and %d have the same kid: give each key its own kid", j+1, i+1)
 		}
 		seen[s.ID] = i
 		signer = s
@@ -190,7 +190,7 @@ func parseSigningJWKS(data []byte) (Signer, []Key, error) {
 // matching verification Key.
 func signerFromJWK(k jwk.Key) (Signer, Key, error) {
 	if jwk.IsUnsupportedKey(k) {
-		return Signer{}, Key{}, fmt.Errorf("unsupported key (kty %q)", k.KeyType())
+		return Signer{}, Key{}, errors.New("unsupported key: check kty (RSA, EC, OKP) and crv (P-256, P-384, P-521, Ed25519)")
 	}
 	if k.KeyType() == jwa.OctetSeq() {
 		return Signer{}, Key{}, errors.New(`HMAC (kty "oct") keys cannot sign here: jwks.json publishes the keys that verify issued tokens and a secret key cannot be published; use RSA, EC or Ed25519 (jwtgate keygen)`)
@@ -199,7 +199,7 @@ func signerFromJWK(k jwk.Key) (Signer, Key, error) {
 		return Signer{}, Key{}, errors.New("is a public key; signing needs the private key")
 	}
 	if use, ok := k.KeyUsage(); ok && use != "" && use != string(jwk.ForSignature) {
-		return Signer{}, Key{}, fmt.Errorf("\"use\" is %q; a signing key needs \"sig\" or none", use)
+		return Signer{}, Key{}, errors.New("\"use\" is not \"sig\"; a signing key needs \"sig\" or none")
 	}
 	allowed, err := typeAlgs(k)
 	if err != nil {

@@ -44,7 +44,7 @@ func (t *apiKeyTable) lookup(presented string) *Identity {
 func parseAPIKeys(data []byte) (*apiKeyTable, []string) {
 	t := &apiKeyTable{}
 	var errs []string
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	n := 0
 	for sc.Scan() {
@@ -60,14 +60,14 @@ func parseAPIKeys(data []byte) (*apiKeyTable, []string) {
 		}
 		raw, err := hex.DecodeString(parts[2])
 		if err != nil || len(raw) != sha256.Size {
-			errs = append(errs, fmt.Sprintf("line %d: key %q: the hash must be 64 hex digits of SHA-256 (make one with `jwtgate keygen --api-key NAME`)", n, parts[0]))
+			errs = append(errs, fmt.Sprintf("line %d: the hash must be 64 hex digits of SHA-256 (make one with `jwtgate keygen --api-key NAME`)", n))
 			continue
 		}
-		if seen[parts[0]] {
-			errs = append(errs, fmt.Sprintf("line %d: key %q is listed twice", n, parts[0]))
+		if first, dup := seen[parts[0]]; dup {
+			errs = append(errs, fmt.Sprintf("line %d: the same key name as line %d", n, first))
 			continue
 		}
-		seen[parts[0]] = true
+		seen[parts[0]] = n
 		var roles []string
 		if len(parts) == 4 {
 			for _, r := range strings.Split(parts[3], ",") {
@@ -81,7 +81,7 @@ func parseAPIKeys(data []byte) (*apiKeyTable, []string) {
 		t.keys = append(t.keys, k)
 	}
 	if err := sc.Err(); err != nil {
-		errs = append(errs, fmt.Sprintf("cannot read the key list: %v", err))
+		errs = append(errs, fmt.Sprintf("line %d: cannot read the key list beyond this line (a line over 64 KiB?)", n+1))
 	}
 	return t, errs
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
@@ -34,7 +35,9 @@ func (u *User) Fingerprint() string {
 // Table is a parsed users file. It is immutable once parsed.
 type Table struct {
 	byName  map[string]*User
+	line    map[string]int // the line each name was loaded from
 	maxCost int
+	costs   []int // the distinct bcrypt costs, ascending
 }
 
 // Lookup returns the user with that name.
@@ -64,7 +67,19 @@ func (t *Table) MaxCost() int {
 	return t.maxCost
 }
 
-// LineError is a line of the users file that was not loaded.
+// Costs returns the distinct bcrypt costs of the table's hashes, ascending.
+// More than one means an unknown name (compared against a hash of MaxCost)
+// takes longer than a known user of lower cost: `jwtgate check` warns.
+func (t *Table) Costs() []int {
+	if t == nil {
+		return nil
+	}
+	return slices.Clone(t.costs)
+}
+
+// LineError is a line of the users file that was not loaded. Its message
+// names the kind of mistake only, never what the line holds (a user name, a
+// password): whoever may reference the Secret from a policy reads it back.
 type LineError struct {
 	Line    int
 	Message string
@@ -81,7 +96,7 @@ const MaxCost = 16
 // Parse reads a users file. Lines that are wrong are returned as errors saying
 // which line and how to fix it; every other line still loads.
 func Parse(data []byte) (*Table, []LineError) {
-	t := &Table{byName: map[string]*User{}}
+	t := &Table{byName: map[string]*User{}, line: map[string]int{}}
 	var errs []LineError
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 1024), maxLine)
@@ -97,17 +112,23 @@ func Parse(data []byte) (*Table, []LineError) {
 			errs = append(errs, LineError{Line: n, Message: err})
 			continue
 		}
-		if _, dup := t.byName[u.Name]; dup {
-			errs = append(errs, LineError{Line: n, Message: fmt.Sprintf("user %q is listed twice; the first line is used", u.Name)})
+		if first, dup := t.line[u.Name]; dup {
+			errs = append(errs, LineError{Line: n, Message: fmt.Sprintf("the same user name as line %d; the first line is used", first)})
 			continue
 		}
 		t.byName[u.Name] = u
-		if c, _ := bcrypt.Cost(u.Hash); c > t.maxCost {
+		t.line[u.Name] = n
+		c, _ := bcrypt.Cost(u.Hash)
+		if c > t.maxCost {
 			t.maxCost = c
+		}
+		if !slices.Contains(t.costs, c) {
+			t.costs = append(t.costs, c)
+			slices.Sort(t.costs)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		errs = append(errs, LineError{Line: n + 1, Message: fmt.Sprintf("cannot read the file: %v (lines are limited to %d bytes)", err, maxLine)})
+		errs = append(errs, LineError{Line: n + 1, Message: fmt.Sprintf("cannot read the file beyond this line: lines are limited to %d bytes", maxLine)})
 	}
 	return t, errs
 }
@@ -118,16 +139,16 @@ func parseLine(line string) (*User, string) {
 		return nil, "expected name:BCRYPT_HASH[:role,role]"
 	}
 	if strings.ContainsAny(name, " \t") {
-		return nil, fmt.Sprintf("user name %q holds white space", name)
+		return nil, "the user name holds white space: write name:BCRYPT_HASH[:role,role]"
 	}
 	// A bcrypt hash ($2b$12$...) holds no ':', so the next ':' ends it.
 	hash, roles, _ := strings.Cut(rest, ":")
 	if !IsBcrypt(hash) {
-		return nil, fmt.Sprintf("the password of user %q is not a bcrypt hash (plain text, MD5 and SHA are refused): "+
-			"replace it with the output of `jwtgate hash-password`", name)
+		return nil, "the password is not a bcrypt hash (plain text, MD5 and SHA are refused): " +
+			"replace it with the output of `jwtgate hash-password`"
 	}
 	if cost, _ := bcrypt.Cost([]byte(hash)); cost > MaxCost {
-		return nil, fmt.Sprintf("the bcrypt cost of user %q is %d: above %d a sign-in takes seconds and ties up a CPU; make a new hash with `jwtgate hash-password --cost 12`", name, cost, MaxCost)
+		return nil, fmt.Sprintf("the bcrypt cost is %d: above %d a sign-in takes seconds and ties up a CPU; make a new hash with `jwtgate hash-password --cost 12`", cost, MaxCost)
 	}
 	u := &User{Name: name, Hash: []byte(hash)}
 	for _, r := range strings.Split(roles, ",") {

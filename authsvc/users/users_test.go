@@ -58,3 +58,34 @@ func TestParseRefusesExcessiveCost(t *testing.T) {
 		t.Fatalf("want line 2 refused for its cost, got %d users and %v", tab.Len(), errs)
 	}
 }
+
+// Issue 12 item 1: whoever may point a policy at a Secret reads its problems
+// back (status, check, logs), so a line error names the line and the kind of
+// mistake, never what the line holds: not the name, not the password.
+func TestLineErrorsQuoteNothing(t *testing.T) {
+	const sentinel = "S3NTINEL"
+	h4, _ := bcrypt.GenerateFromPassword([]byte("pw"), 4)
+	lines := []string{
+		"password = " + sentinel,                         // white space in the name
+		sentinel + ":" + sentinel,                        // plain-text password
+		"postgres" + sentinel + ":" + sentinel + "md5",   // not bcrypt
+		sentinel + "x:$2a$31$" + strings.Repeat("a", 53), // cost too high
+		sentinel + "dup:" + string(h4),                   // loads
+		sentinel + "dup:" + string(h4),                   // listed twice
+		sentinel,                                         // no colon
+		":" + sentinel,                                   // no name
+		sentinel + strings.Repeat("y", maxLine) + ":x",   // too long
+	}
+	_, errs := Parse([]byte(strings.Join(lines, "\n")))
+	if len(errs) < len(lines)-1 {
+		t.Fatalf("want a problem for each bad line, got %v", errs)
+	}
+	for _, e := range errs {
+		if strings.Contains(e.Error(), sentinel) || strings.Contains(e.Error(), "postgres") {
+			t.Errorf("line error quotes the file: %q", e.Error())
+		}
+		if !strings.HasPrefix(e.Error(), "line ") {
+			t.Errorf("line error does not name its line: %q", e.Error())
+		}
+	}
+}
