@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
+
+	"github.com/jwtgate/jwtgate/authsvc/outbound"
 )
 
 // Defaults of RemoteOptions.
@@ -31,9 +33,14 @@ const (
 // RemoteOptions configures a Remote. The zero value is the documented
 // default for every field.
 type RemoteOptions struct {
-	// Client makes the requests. Default: a 5 s timeout, the proxy from the
-	// environment, and redirects only to URLs that CheckURL accepts.
+	// Client makes the requests. Default: outbound.NewClient (a 5 s timeout,
+	// no link-local, unspecified or multicast address at dial time, no proxy
+	// from the environment: Proxy, when set), following redirects only to
+	// URLs that CheckURL accepts and never from https to http.
 	Client *http.Client
+	// Proxy is the explicit proxy of the default client (--outbound-proxy);
+	// nil: direct connections.
+	Proxy *url.URL
 	// Interval between refreshes. Default 5 minutes; each wait varies by
 	// up to ±10 % so that replicas do not fetch in step.
 	Interval time.Duration
@@ -69,24 +76,26 @@ func (o RemoteOptions) withDefaults() RemoteOptions {
 	}
 	if o.Client == nil {
 		httpsOnly := o.HTTPSOnly
-		o.Client = &http.Client{
-			Timeout:   DefaultRemoteTimeout,
-			Transport: http.DefaultTransport, // proxy from the environment
+		o.Client = outbound.NewClient(outbound.Options{
+			Timeout: DefaultRemoteTimeout,
+			Proxy:   o.Proxy,
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				// The redirect's target is the server's answer: the
+				// messages say what is wrong with it, not what it is.
 				if len(via) >= 5 {
-					return errors.New("stopped after 5 redirects")
+					return &redirectError{"stopped after 5 redirects"}
 				}
-				if err := checkURL(req.URL, httpsOnly); err != nil {
-					return fmt.Errorf("refusing redirect: %w", err)
+				if checkURL(req.URL, httpsOnly) != nil {
+					return &redirectError{"refusing redirect to a URL that is not https (http only to loopback)"}
 				}
 				// Never downgrade: an https server may not send us to
 				// plain http, not even on loopback.
 				if !strings.EqualFold(req.URL.Scheme, "https") && strings.EqualFold(via[0].URL.Scheme, "https") {
-					return fmt.Errorf("refusing redirect from https to %s", req.URL.Redacted())
+					return &redirectError{"refusing redirect from https to http"}
 				}
 				return nil
 			},
-		}
+		})
 	}
 	return o
 }
@@ -237,7 +246,24 @@ func (r *Remote) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// fetch GETs and parses the document. Errors never quote the body.
+// redirectError is a redirect the client refused to follow.
+type redirectError struct{ msg string }
+
+func (e *redirectError) Error() string { return e.msg }
+
+// describeGetError is the coarse result of a failed request: a refused
+// redirect, or outbound.Describe's kind of failure. Never an address the host
+// resolved to, nor anything of an answer.
+func describeGetError(err error) string {
+	var re *redirectError
+	if errors.As(err, &re) {
+		return re.msg
+	}
+	return outbound.Describe(err)
+}
+
+// fetch GETs and parses the document. Errors (status, logs) keep a coarse
+// result: never the body, its size or its type.
 func (r *Remote) fetch(ctx context.Context) ([]Key, []error, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
@@ -246,7 +272,7 @@ func (r *Remote) fetch(ctx context.Context) ([]Key, []error, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := r.opts.Client.Do(req)
 	if err != nil {
-		return nil, nil, fetchFailure(networkOrTimeout(err), fmt.Errorf("GET: %w", redactURLError(err)))
+		return nil, nil, fetchFailure(networkOrTimeout(err), fmt.Errorf("GET: %s", describeGetError(err)))
 	}
 	defer func() {
 		// Drain a little so the connection can be reused, then close.
@@ -254,24 +280,22 @@ func (r *Remote) fetch(ctx context.Context) ([]Key, []error, error) {
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fetchFailure(FetchHTTPError, fmt.Errorf("GET: status %d %s, want 200", resp.StatusCode, http.StatusText(resp.StatusCode)))
+		return nil, nil, fetchFailure(FetchHTTPError, fmt.Errorf("GET: the server answered HTTP status %dxx, want 200", resp.StatusCode/100))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, r.opts.MaxBytes+1))
 	if err != nil {
-		return nil, nil, fetchFailure(networkOrTimeout(err), fmt.Errorf("reading the response: %w", redactURLError(err)))
+		return nil, nil, fetchFailure(networkOrTimeout(err), fmt.Errorf("reading the response: %s", outbound.Describe(err)))
 	}
 	if int64(len(body)) > r.opts.MaxBytes {
-		return nil, nil, fetchFailure(FetchTooLarge, fmt.Errorf("response is larger than %d bytes", r.opts.MaxBytes))
+		return nil, nil, fetchFailure(FetchTooLarge, fmt.Errorf("response is larger than %d bytes (the cap)", r.opts.MaxBytes))
 	}
 	// Entries jwx cannot parse (a key type it does not know, an RSA key
 	// that is too small) are kept as unsupported placeholders and then
 	// ignored, instead of failing the whole document.
 	set, err := jwk.Parse(body, jwk.WithStrictKeySetParsing(false))
 	if err != nil {
-		// jwx errors may quote parts of the document: log them for the
-		// operator, keep them out of LastError (which status shows).
-		r.opts.Logger.Debug("JWKS parse error", "url", r.redacted, "error", err)
-		return nil, nil, fetchFailure(FetchInvalid, fmt.Errorf("response (%d bytes, Content-Type %q) is not a JWKS", len(body), resp.Header.Get("Content-Type")))
+		// jwx's errors quote the document: neither status nor logs get them.
+		return nil, nil, fetchFailure(FetchInvalid, errors.New("the response is not a JWKS"))
 	}
 	keys, ignored, err := keysFromJWKSet(set, false)
 	if err != nil {
@@ -310,16 +334,6 @@ func networkOrTimeout(err error) string {
 		return FetchTimeout
 	}
 	return FetchNetwork
-}
-
-// redactURLError drops the URL (which may hold credentials) from the
-// *url.Error of the HTTP client; the caller names the URL redacted.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // fingerprintKeys summarises what a set of keys can verify, so that a

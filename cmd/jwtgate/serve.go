@@ -39,6 +39,7 @@ type commonFlags struct {
 	auditRate         float64
 	pprofAddr         string
 	grpcAddr          string
+	outboundProxy     string
 
 	httpLimits *httpLimits // tests only; nil: defaultLimits
 }
@@ -60,6 +61,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the bearer token the admin API requires")
 	fs.StringVar(&c.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for performance work; 0 turns it off (keep it on loopback)")
 	fs.StringVar(&c.grpcAddr, "grpc-bind-address", "0", "address of the Envoy ext_authz gRPC door (envoy.service.auth.v3.Authorization/Check and grpc.health.v1, plaintext HTTP/2), e.g. :9001; 0 turns it off")
+	fs.StringVar(&c.outboundProxy, "outbound-proxy", "", "proxy for jwtgate's own requests (jwksURL key sets), e.g. http://proxy:3128; the environment's HTTP(S)_PROXY is ignored. Targets are resolved and checked before sending: link-local, unspecified and multicast addresses are refused")
 	fs.Float64Var(&c.auditRate, "audit-denied-rate", 100, "audit log lines of denied decisions per second at most (floods are sampled; the metrics count every one); 0 turns them off")
 }
 
@@ -110,6 +112,10 @@ func runServe(args []string) error {
 	defer stop()
 
 	store := newStore()
+	remotes, err := newRemotes(ctx, store, log, common.outboundProxy)
+	if err != nil {
+		return err
+	}
 	var cache *policy.TokenCache
 	if common.cacheSize > 0 {
 		cache = policy.NewTokenCache(common.cacheSize)
@@ -117,7 +123,7 @@ func runServe(args []string) error {
 	loader := &standalone.Loader{
 		Paths:    paths,
 		StateDir: *stateDir,
-		Remotes:  newRemotes(ctx, store, log),
+		Remotes:  remotes,
 		Cache:    cache,
 		Store:    store,
 		Log:      log,

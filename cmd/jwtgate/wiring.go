@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"sync/atomic"
 	"time"
@@ -325,8 +326,18 @@ func newStore() *policy.Store {
 
 // newRemotes fetches jwksURL key sets for the policies of store, and stops
 // fetching a URL once no published policy lists it.
-func newRemotes(ctx context.Context, store *policy.Store, log *slog.Logger) *keys.Remotes {
-	remotes := keys.NewRemotes(ctx, keys.RemoteOptions{Logger: log, Metrics: keys.NewMetrics(metricsRegistry)})
+// Their requests go through the guarded outbound client, through proxy when
+// --outbound-proxy names one.
+func newRemotes(ctx context.Context, store *policy.Store, log *slog.Logger, proxy string) (*keys.Remotes, error) {
+	opts := keys.RemoteOptions{Logger: log, Metrics: keys.NewMetrics(metricsRegistry)}
+	if proxy != "" {
+		u, err := url.Parse(proxy)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("--outbound-proxy %q: write it as http://HOST:PORT or https://HOST:PORT", proxy)
+		}
+		opts.Proxy = u
+	}
+	remotes := keys.NewRemotes(ctx, opts)
 	store.OnChange(func(s *policy.Snapshot) { remotes.Retain(s.RemoteURLs()) })
-	return remotes
+	return remotes, nil
 }
