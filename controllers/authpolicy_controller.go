@@ -136,6 +136,7 @@ func (r *AuthPolicyReconciler) reconcileNormal(ctx context.Context, ap *v1alpha1
 		return ctrl.Result{}, nil
 	}
 
+	setWarningsCondition(ap, compiled.Warnings)
 	old := r.Store.Current(key)
 	r.Store.Upsert(compiled, ap.CreationTimestamp.Time)
 	if old == nil || !slices.Equal(old.Hosts, compiled.Hosts) {
@@ -287,6 +288,21 @@ func (r *AuthPolicyReconciler) setReady(ap *v1alpha1.AuthPolicy, status metav1.C
 		Message:            msg,
 		ObservedGeneration: ap.Generation,
 	})
+}
+
+// setWarningsCondition sets the Warnings condition from the warnings of the
+// compiled policy: True with the first warning's reason and every warning in
+// the message, or False when there are none.
+func setWarningsCondition(ap *v1alpha1.AuthPolicy, warnings []policy.Problem) {
+	c := metav1.Condition{Type: v1alpha1.ConditionWarnings, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonNoWarnings,
+		Message: "nothing to warn about", ObservedGeneration: ap.Generation}
+	if len(warnings) > 0 {
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, warnings[0].Reason, problemsMessage(warnings)
+		if len(c.Message) > maxConditionMessage {
+			c.Message = c.Message[:maxConditionMessage-3] + "..."
+		}
+	}
+	meta.SetStatusCondition(&ap.Status.Conditions, c)
 }
 
 // setSessionsCondition warns, on policies that sign people in, when sessions live

@@ -226,7 +226,22 @@ type ForwardClaim struct {
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`
 	Header string `json:"header"`
+	// Format: text (default: strings as they are, arrays comma-joined without
+	// the elements that hold a comma, other values as JSON) or json (the claim
+	// as compact JSON, for upstreams that want exact values).
+	// +optional
+	Format ForwardFormat `json:"format,omitempty"`
 }
+
+// ForwardFormat is how a forwarded claim is written into its header.
+// +kubebuilder:validation:Enum=text;json
+type ForwardFormat string
+
+// The forwarded claim formats.
+const (
+	ForwardFormatText ForwardFormat = "text"
+	ForwardFormatJSON ForwardFormat = "json"
+)
 
 // CookieSpec sets the attributes of the cookies jwtgate sets.
 type CookieSpec struct {

@@ -6,6 +6,21 @@ const (
 	ConditionReady = "Ready"
 	// ConditionSessionsShared is False when sign-in sessions live in one replica only.
 	ConditionSessionsShared = "SessionsShared"
+	// ConditionWarnings is True when the policy serves but something in it is
+	// likely not what was meant; the message lists each warning with its field.
+	ConditionWarnings = "Warnings"
+)
+
+// Reasons of the Warnings condition (the reason of the first warning).
+const (
+	// ReasonMethodsFallThrough: a rule names methods and no rule at its path
+	// decides the others, which fall through to a less specific rule.
+	ReasonMethodsFallThrough = "MethodsFallThrough"
+	// ReasonMixedBcryptCosts: the users file mixes bcrypt costs, so unknown
+	// names take as long as the costliest users only.
+	ReasonMixedBcryptCosts = "MixedBcryptCosts"
+	// ReasonNoWarnings: the Warnings condition is False.
+	ReasonNoWarnings = "NoWarnings"
 )
 
 // Reasons of the Ready condition. Messages name the field and the Secret key.

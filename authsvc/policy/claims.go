@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -81,7 +82,9 @@ func scalarText(v any) (string, bool) {
 
 // headerValue renders a claim for a forwarded header: strings as they are, arrays
 // joined with commas, anything else as JSON; CR, LF and other control characters
-// are removed so a claim can never add a header.
+// are removed so a claim can never add a header. An array element that holds a
+// comma is left out: "user,admin" must never reach the upstream as two roles
+// (format: json forwards it exactly).
 func headerValue(v any, ok bool) string {
 	if !ok || v == nil {
 		return ""
@@ -93,12 +96,15 @@ func headerValue(v any, ok bool) string {
 	case []any:
 		parts := make([]string, 0, len(x))
 		for _, e := range x {
-			if t, ok := scalarText(e); ok {
-				parts = append(parts, t)
-			} else {
+			t, ok := scalarText(e)
+			if !ok {
 				b, _ := json.Marshal(e)
-				parts = append(parts, string(b))
+				t = string(b)
 			}
+			if strings.IndexByte(t, ',') >= 0 {
+				continue
+			}
+			parts = append(parts, t)
 		}
 		s = strings.Join(parts, ",")
 	default:
@@ -110,6 +116,26 @@ func headerValue(v any, ok bool) string {
 		}
 	}
 	return sanitizeHeader(s)
+}
+
+// headerJSON renders a claim as compact JSON (format: json). A value too long
+// for a header is left out rather than cut, which would make it invalid JSON.
+func headerJSON(v any, ok bool) string {
+	if !ok {
+		return ""
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return ""
+	}
+	s := strings.TrimSuffix(b.String(), "\n")
+	// Encode escapes control characters in strings; JSON holds no raw ones.
+	if len(s) > maxHeaderValue {
+		return ""
+	}
+	return s
 }
 
 // maxHeaderValue bounds a forwarded header; nginx refuses larger upstream headers

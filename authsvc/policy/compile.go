@@ -83,6 +83,11 @@ type Policy struct {
 
 	parsed []*parsedKeys // the shared key material the policy lists
 
+	// Warnings are things that compile but are likely not what was meant
+	// (methods that fall through, mixed bcrypt costs): `check` prints them,
+	// serve logs them, the controller sets the Warnings condition.
+	Warnings []Problem
+
 	// Login is set when the policy signs people in.
 	Login *Login
 }
@@ -126,6 +131,7 @@ type tokenSource struct {
 type forwardClaim struct {
 	header string // canonical
 	slot   int
+	json   bool // format: json
 }
 
 var compileSeq atomic.Uint64
@@ -173,6 +179,7 @@ func Compile(in Input) (*Policy, error) {
 	}
 	p.sources = compileTokenSources(spec.JWT, &errs)
 	p.rules = compileRules(spec.Rules, slotOf, &errs)
+	p.Warnings = append(p.Warnings, p.rules.fallThrough(spec.Rules)...)
 	for i, fc := range spec.ForwardClaims {
 		field := fmt.Sprintf("spec.forwardClaims[%d]", i)
 		if !validHeaderName(fc.Header) {
@@ -183,7 +190,13 @@ func Compile(in Input) (*Policy, error) {
 			errs.add(field+".claim", v1alpha1.ReasonInvalidSpec, "a claim name is required")
 			continue
 		}
-		p.forward = append(p.forward, forwardClaim{header: http.CanonicalHeaderKey(fc.Header), slot: slotOf(fc.Claim)})
+		switch fc.Format {
+		case "", v1alpha1.ForwardFormatText, v1alpha1.ForwardFormatJSON:
+		default:
+			errs.add(field+".format", v1alpha1.ReasonInvalidSpec, "%q is not a format: use text or json", fc.Format)
+			continue
+		}
+		p.forward = append(p.forward, forwardClaim{header: http.CanonicalHeaderKey(fc.Header), slot: slotOf(fc.Claim), json: fc.Format == v1alpha1.ForwardFormatJSON})
 	}
 	for _, f := range p.forward {
 		p.blank = append(p.blank, Header{Name: f.header, Values: []string{""}})
@@ -217,6 +230,12 @@ func Compile(in Input) (*Policy, error) {
 	}
 	if spec.Login != nil {
 		p.Login = compileLogin(p, spec, rolesClaim, secrets, &errs)
+		if p.Login != nil && len(p.Login.Users.Costs()) > 1 {
+			costs := p.Login.Users.Costs()
+			p.Warnings = append(p.Warnings, Problem{Field: "spec.login.usersSecretRef", Reason: v1alpha1.ReasonMixedBcryptCosts,
+				Message: fmt.Sprintf("secret %s/%s key %q mixes bcrypt costs %s: a sign-in for an unknown name takes as long as one of cost %d, so users of lower cost can be told apart by timing; make every hash with the same cost (jwtgate hash-password --cost %d)",
+					p.Namespace, spec.Login.UsersSecretRef.Name, spec.Login.UsersSecretRef.Key, joinInts(costs), costs[len(costs)-1], costs[len(costs)-1])})
+		}
 		if p.Login != nil {
 			own := slices.Clone(p.Login.VerifyKeys)
 			for i := range own {
@@ -569,4 +588,12 @@ func (p *Policy) RemoteURLs() []string {
 		out[i] = r.URL()
 	}
 	return out
+}
+
+func joinInts(xs []int) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprint(x)
+	}
+	return strings.Join(parts, ", ")
 }

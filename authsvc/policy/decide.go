@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,11 +49,44 @@ func (d Decision) Result() string {
 }
 
 // Request is what a decision reads: the original method and normalized path, and
-// the subrequest's headers (tokens, cookies, API keys).
+// the subrequest's headers (tokens, cookies, API keys, and the method override
+// headers, see OverrideMethods). Doors fill it from what the proxy sent; the
+// decision itself reads the override headers, so that every door gets them.
 type Request struct {
-	Method string
+	Method string // any case: methods compare case-insensitively
 	Path   string // normalized, see ParseOriginalURL
 	Header http.Header
+}
+
+// The method override headers many frameworks honour (Rails, Laravel,
+// Express's method-override, ASP.NET, Spring's filter): a request decided for
+// its method must also pass for the method these name.
+var overrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// maxOverrides bounds the override methods a request may name: each one costs
+// a rule match.
+const maxOverrides = 8
+
+// OverrideMethods returns the methods named by the method override headers
+// of h (canonical names, as net/http and the doors store them), upper-cased,
+// without duplicates or the request's own method. ok is false when they
+// name more than maxOverrides: such a request is refused.
+func OverrideMethods(h http.Header, method string) (out []string, ok bool) {
+	for _, name := range overrideHeaders {
+		for _, v := range h[name] {
+			for part := range strings.SplitSeq(v, ",") {
+				m := strings.ToUpper(strings.TrimSpace(part))
+				if m == "" || m == method || slices.Contains(out, m) {
+					continue
+				}
+				if len(out) == maxOverrides {
+					return nil, false
+				}
+				out = append(out, m)
+			}
+		}
+	}
+	return out, true
 }
 
 // Decision is the answer: exactly 200, 401 or 403.
@@ -73,9 +107,51 @@ type SessionChecker interface {
 }
 
 // Decide answers one request. It reads only the compiled policy and, on a cache
-// miss, verifies the token; it never fails open.
+// miss, verifies the token; it never fails open. Methods compare
+// case-insensitively, and a request whose override headers name other
+// methods must pass for each of them too: the strictest answer is returned.
 func (p *Policy) Decide(now time.Time, req Request, sessions SessionChecker) Decision {
-	r := p.rules.match(req.Path, req.Method)
+	method := strings.ToUpper(req.Method) // no copy when already upper case
+	d := p.decide(now, method, req, sessions)
+	if !hasOverride(req.Header) {
+		return d
+	}
+	others, ok := OverrideMethods(req.Header, method)
+	if !ok {
+		return Decision{Status: http.StatusForbidden, Reason: ReasonBadRequest, Rule: -1}
+	}
+	for _, m := range others {
+		if o := p.decide(now, m, req, sessions); strictness(o.Status) > strictness(d.Status) {
+			d = o
+		}
+	}
+	return d
+}
+
+func hasOverride(h http.Header) bool {
+	for _, name := range overrideHeaders {
+		if len(h[name]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// strictness orders answers: a refusal beats a challenge beats an allow.
+func strictness(status int) int {
+	switch status {
+	case http.StatusOK:
+		return 0
+	case http.StatusUnauthorized:
+		return 1
+	default:
+		return 2
+	}
+}
+
+// decide answers for one upper-case method.
+func (p *Policy) decide(now time.Time, method string, req Request, sessions SessionChecker) Decision {
+	r := p.rules.match(req.Path, method)
 	d := Decision{Rule: -1}
 	if r != nil {
 		d.Rule = r.index

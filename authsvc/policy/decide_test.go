@@ -14,6 +14,7 @@ import (
 	gojwt "github.com/golang-jwt/jwt/v5"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
+	"github.com/jwtgate/jwtgate/api/v1alpha1"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 )
 
@@ -337,6 +338,53 @@ func TestAPIKeys(t *testing.T) {
 			}
 			if d.Status == 200 && d.Identity.Headers[0].Values[0] != "builder" {
 				t.Fatalf("X-Auth-User = %q, want the key's name", d.Identity.Headers[0].Values[0])
+			}
+		})
+	}
+}
+
+// Issue 12 item 3: a method in another case, or an override header that
+// frameworks honour, must not slip past a rule that names methods. The
+// decision holds for the override method too; the stricter answer wins.
+func TestDecideMethodTricks(t *testing.T) {
+	k := newTestKeys(t)
+	ap, secrets := shopPolicy(k)
+	ap.Spec.Rules = append(ap.Spec.Rules, v1alpha1.Rule{Path: "/open/", Methods: []string{"GET"}, Public: true})
+	p := mustCompile(t, ap, secrets)
+	tok := func(roles ...string) string {
+		return mint(t, gojwt.SigningMethodES256, k.ec, claimsValid(gojwt.MapClaims{"realm_access": map[string]any{"roles": roles}}), nil)
+	}
+	admin, user := tok("admin"), tok("user")
+	with := func(token string, kv ...string) http.Header {
+		h := bearer(token)
+		for i := 0; i+1 < len(kv); i += 2 {
+			h.Add(kv[i], kv[i+1])
+		}
+		return h
+	}
+	tests := []struct {
+		name, method, path string
+		header             http.Header
+		status             int
+	}{
+		{"lower-case get is GET", "get", "/admin/users", with(user), 403},
+		{"mixed-case Post is POST", "Post", "/admin/users", with(user), 403},
+		{"lower-case get for admin", "get", "/admin/users", with(admin), 200},
+		{"GET overridden to DELETE: the GET rule still holds", "GET", "/admin/users/1", with(user, "X-HTTP-Method-Override", "DELETE"), 403},
+		{"DELETE overridden to GET: the GET rule holds too", "DELETE", "/admin/users/1", with(user, "X-HTTP-Method-Override", "GET"), 403},
+		{"PUT with X-HTTP-Method: get", "PUT", "/admin/users", with(user, "X-HTTP-Method", "get"), 403},
+		{"X-Method-Override", "PUT", "/admin/users", with(user, "X-Method-Override", "POST"), 403},
+		{"override list", "PUT", "/admin/users", with(user, "X-HTTP-Method-Override", "PATCH, POST"), 403},
+		{"override to a public GET needs what the real method needs", "POST", "/open/x", with("", "X-HTTP-Method-Override", "GET"), 401},
+		{"real public GET with a POST override needs a token", "GET", "/open/x", with("", "X-HTTP-Method-Override", "POST"), 401},
+		{"admin passes with an override", "DELETE", "/admin/users/1", with(admin, "X-HTTP-Method-Override", "GET"), 200},
+		{"no override: public GET", "GET", "/open/x", with(""), 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := p.Decide(testNow, Request{Method: tc.method, Path: tc.path, Header: tc.header}, nil)
+			if d.Status != tc.status {
+				t.Fatalf("%s %s %v: got %d %s (rule %d), want %d", tc.method, tc.path, tc.header, d.Status, d.Reason, d.Rule, tc.status)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package policy
 import (
 	"net/http"
 	"testing"
+	"unicode/utf8"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
 )
@@ -25,11 +26,20 @@ func FuzzDecide(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s, "https://shop.example.com/admin/", "GET")
 		f.Add(s, "https://shop.example.com/public/%2e%2e/admin/", "POST")
+		// Issue 12 items 3 and 4: double encoding, bad UTF-8, Exact plus a
+		// slash, methods in lower case.
+		f.Add(s, "https://shop.example.com/public/%252e%252e/admin/", "GET")
+		f.Add(s, "https://shop.example.com/admin%c0%ae/x", "GET")
+		f.Add(s, "https://shop.example.com/api/orders/export/", "get")
+		f.Add(s, "https://shop.example.com/admin/users/1", "delete")
 	}
 	f.Fuzz(func(t *testing.T, token, rawURL, method string) {
 		orig, ok := ParseOriginalURL(rawURL)
 		if !ok {
 			return
+		}
+		if !utf8.ValidString(orig.Path) || holdsEscape(orig.Path) {
+			t.Fatalf("accepted path %q is not UTF-8 or still holds an escape", orig.Path)
 		}
 		h := http.Header{"Authorization": {"Bearer " + token}, "Cookie": {"jwtgate_access=" + token}}
 		d := p.Decide(testNow, Request{Method: method, Path: orig.Path, Header: h}, nil)

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 // OriginalRequest is what the decision needs from X-Original-URL: the host (for host
@@ -17,8 +18,9 @@ type OriginalRequest struct {
 // sets it: $scheme://$http_host$request_uri) and returns the host and the path that
 // rules see: percent-decoded, dot segments removed and repeated slashes merged
 // (RFC 3986 5.2.4), because that is what upstreams act on. ok is false for a value
-// that does not parse, a path that does not decode, or a path that holds an encoded
-// "/", a backslash or NUL: such requests are refused.
+// that does not parse, a path that does not decode, is not UTF-8 once decoded,
+// or holds an encoded "/", a backslash or NUL, or an escape that survives the
+// one decoding (double encoding): such requests are refused.
 func ParseOriginalURL(raw string) (OriginalRequest, bool) {
 	// A raw '#' is never sent by a browser (fragments stay client-side); in a
 	// crafted request line it would hide the rest of the path from the rules.
@@ -66,6 +68,17 @@ func NormalizePath(escaped string) (string, bool) {
 		if err != nil {
 			return "", false
 		}
+		// One decoding is what rules see. A path that is not UTF-8 once
+		// decoded (overlong forms such as %c0%ae, lone bytes such as %ff) or
+		// that still holds an escape (double encoding: %252f, %252e%252e)
+		// means something else to an upstream that decodes differently or
+		// once more: refuse it rather than guess.
+		if holdsEscape(decoded) {
+			return "", false
+		}
+	}
+	if !utf8.ValidString(decoded) {
+		return "", false
 	}
 	if !needsClean(decoded) {
 		return decoded, true
@@ -102,4 +115,27 @@ func needsClean(p string) bool {
 		}
 	}
 	return false
+}
+
+// holdsEscape reports whether p holds a percent-escape ("%" and two hex
+// digits) after decoding: an encoded "/", "\\", ".", NUL or "%" is a double
+// encoding, and so is any other escape, which a second decoding would turn
+// into a different path. A "%" not followed by two hex digits decodes to
+// nothing else and is kept.
+func holdsEscape(p string) bool {
+	for i := strings.IndexByte(p, '%'); i >= 0 && i+2 < len(p); {
+		if isHex(p[i+1]) && isHex(p[i+2]) {
+			return true
+		}
+		j := strings.IndexByte(p[i+1:], '%')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

@@ -3,6 +3,8 @@ package policy
 import (
 	"testing"
 
+	gojwt "github.com/golang-jwt/jwt/v5"
+
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 )
 
@@ -37,6 +39,23 @@ func TestParseOriginalURL(t *testing.T) {
 		{"https://shop.example.com/admin%3Bx/users", "", "", false},
 		// A raw '#' never comes from a browser: only a crafted request line.
 		{"https://shop.example.com/public/#/../../admin", "", "", false},
+		// Issue 12 item 4: not valid UTF-8 once decoded (overlong dot, lone
+		// bytes): upstreams differ on what they make of it.
+		{"https://shop.example.com/admin%c0%ae/x", "", "", false},
+		{"https://shop.example.com/%ff", "", "", false},
+		{"https://shop.example.com/admin/%e2%82", "", "", false},
+		{"https://shop.example.com/caf%c3%a9/", "shop.example.com", "/café/", true},
+		// Still encoded after the one decoding (double encoding): an upstream
+		// that decodes again sees another path than the rules did.
+		{"https://shop.example.com/admin%252fx", "", "", false},
+		{"https://shop.example.com/public/%252e%252e/admin/", "", "", false},
+		{"https://shop.example.com/public/%252E%252E/admin/", "", "", false},
+		{"https://shop.example.com/admin%255cx", "", "", false},
+		{"https://shop.example.com/admin%2500", "", "", false},
+		{"https://shop.example.com/admin%25252fx", "", "", false},
+		{"https://shop.example.com/%2561dmin/", "", "", false},
+		{"https://shop.example.com/100%25/x", "shop.example.com", "/100%/x", true},
+		{"https://shop.example.com/100%25zz", "shop.example.com", "/100%zz", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.raw, func(t *testing.T) {
@@ -60,6 +79,8 @@ func TestRuleMatching(t *testing.T) {
 		{Path: "/api/orders"},
 		{Path: "/api/orders/export", PathType: v1alpha1.PathTypeExact},
 		{Path: "/", Roles: []string{"user"}},
+		{Path: "/exact", PathType: v1alpha1.PathTypeExact, Roles: []string{"a"}},
+		{Path: "/exact/", PathType: v1alpha1.PathTypeExact, Roles: []string{"b"}}, // names the slashed path: it decides there
 	}
 	table := compileRules(rules, func(string) int { return 0 }, &errs)
 	if len(errs) != 0 {
@@ -81,7 +102,12 @@ func TestRuleMatching(t *testing.T) {
 		{"GET", "/api/orders/7", 3},
 		{"GET", "/api/ordersX", 5},
 		{"GET", "/api/orders/export", 4},
-		{"GET", "/api/orders/export/", 3}, // Exact does not match a trailing slash
+		// Issue 12 item 4: most frameworks serve /x/ as /x, so an Exact rule
+		// covers one trailing slash too (it fell to the Prefix rule before).
+		{"GET", "/api/orders/export/", 4},
+		{"GET", "/api/orders/export/x", 3},
+		{"GET", "/exact/", 7},
+		{"GET", "/exact", 6},
 		{"GET", "/", 5},
 		{"GET", "/x/y/z", 5},
 		// Many upstreams route case-insensitively (Express, ASP.NET, IIS).
@@ -124,6 +150,13 @@ func TestPathTricksThroughDecide(t *testing.T) {
 		{"https://shop.example.com/public/..;/admin/users", 403},
 		{"https://shop.example.com/public/#/../../admin", 403},
 		{"https://shop.example.com/ADMIN/", 401},
+		// Issue 12 item 4.
+		{"https://shop.example.com/admin%c0%ae/x", 403},
+		{"https://shop.example.com/%ff", 403},
+		{"https://shop.example.com/admin%252fx", 403},
+		{"https://shop.example.com/public/%252e%252e/admin/", 403},
+		{"https://shop.example.com/public/%252e%252e%252fadmin/", 403},
+		{"https://shop.example.com/public/x%2500", 403},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
@@ -131,6 +164,42 @@ func TestPathTricksThroughDecide(t *testing.T) {
 			status := 403 // what the handler answers for a refused path
 			if ok {
 				status = p.Decide(testNow, Request{Method: "GET", Path: orig.Path, Header: bearer("")}, nil).Status
+			}
+			if status != tc.status {
+				t.Fatalf("got %d, want %d", status, tc.status)
+			}
+		})
+	}
+}
+
+// Issue 12 item 4, with a token: a refused path is 403 whoever asks, and an
+// Exact rule's path with one trailing slash is decided by that rule, not by
+// the less specific Prefix rule it fell to before.
+func TestPathsWithAToken(t *testing.T) {
+	k := newTestKeys(t)
+	ap, secrets := shopPolicy(k)
+	p := mustCompile(t, ap, secrets)
+	admin := mint(t, gojwt.SigningMethodRS256, k.rsa, claimsValid(gojwt.MapClaims{
+		"realm_access": map[string]any{"roles": []string{"admin", "exporter"}}, "scope": "orders:read"}), nil)
+	reader := mint(t, gojwt.SigningMethodRS256, k.rsa, claimsValid(gojwt.MapClaims{"scope": "orders:read"}), nil)
+	tests := []struct {
+		url, token string
+		status     int
+	}{
+		{"https://shop.example.com/public/%252e%252e/admin/", admin, 403},
+		{"https://shop.example.com/admin%252fx", admin, 403},
+		{"https://shop.example.com/admin%c0%ae/x", admin, 403},
+		{"https://shop.example.com/api/orders/export", reader, 403},
+		{"https://shop.example.com/api/orders/export/", reader, 403}, // was 200 through the /api/orders Prefix rule
+		{"https://shop.example.com/api/orders/export/", admin, 200},
+		{"https://shop.example.com/api/orders/7", reader, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.url, func(t *testing.T) {
+			orig, ok := ParseOriginalURL(tc.url)
+			status := 403
+			if ok {
+				status = p.Decide(testNow, Request{Method: "GET", Path: orig.Path, Header: bearer(tc.token)}, nil).Status
 			}
 			if status != tc.status {
 				t.Fatalf("got %d, want %d", status, tc.status)

@@ -38,6 +38,10 @@ func (r *rule) allowsMethod(m string) bool {
 type ruleTable struct {
 	exact  map[string][]*rule
 	prefix map[string][]*rule
+	// slashed holds the paths with a trailing slash that some rule names as
+	// written: an Exact rule covers its path plus one slash unless another
+	// rule names that slashed path.
+	slashed map[string]bool
 }
 
 // match returns the rule for path p (normalized) and method m, or nil. Paths
@@ -49,6 +53,14 @@ func (t *ruleTable) match(p, m string) *rule {
 		for _, r := range t.exact[p] {
 			if r.allowsMethod(m) {
 				return r
+			}
+		}
+		// Most frameworks serve /x/ as /x: an Exact rule for /x covers /x/.
+		if len(p) > 1 && p[len(p)-1] == '/' && !t.slashed[p] {
+			for _, r := range t.exact[p[:len(p)-1]] {
+				if r.allowsMethod(m) {
+					return r
+				}
 			}
 		}
 	}
@@ -84,7 +96,7 @@ func trimTrailingSlash(p string) string {
 // compileRules builds the rule table. claimIndex resolves claim names to the
 // policy's claim slots.
 func compileRules(specs []v1alpha1.Rule, claimIndex func(string) int, errs *problems) ruleTable {
-	t := ruleTable{exact: map[string][]*rule{}, prefix: map[string][]*rule{}}
+	t := ruleTable{exact: map[string][]*rule{}, prefix: map[string][]*rule{}, slashed: map[string]bool{}}
 	for i, s := range specs {
 		field := fmt.Sprintf("spec.rules[%d]", i)
 		r := &rule{index: i, public: s.Public}
@@ -101,6 +113,9 @@ func compileRules(specs []v1alpha1.Rule, claimIndex func(string) int, errs *prob
 			continue
 		}
 		p = strings.ToLower(p)
+		if len(p) > 1 && strings.HasSuffix(p, "/") {
+			t.slashed[p] = true
+		}
 		if r.exact {
 			r.path = p
 		} else {
@@ -168,4 +183,61 @@ func normalRulePath(p string) (string, bool) {
 		clean += "/"
 	}
 	return clean, clean == p
+}
+
+// otherMethod stands for "a method no rule names" when fallThrough asks the
+// table where such a request lands.
+const otherMethod = "\x00other"
+
+// fallThrough warns about each rule whose path has no rule without methods:
+// the methods it leaves out are decided by a less specific rule, or by "any
+// valid token" when none matches (PRODUCT.md's semantics, and the hole of
+// `/admin/` with methods [GET, POST]: DELETE /admin/users/1 passes with any
+// token). Each warning names the rule and where the other methods land.
+func (t *ruleTable) fallThrough(specs []v1alpha1.Rule) []Problem {
+	var out []Problem
+	check := func(group []*rule, probe string) {
+		for _, r := range group {
+			if len(r.methods) == 0 {
+				return // this path decides every method itself
+			}
+		}
+		landing := "no rule, so any valid token passes"
+		// otherMethod matches no rule of group (they all name methods).
+		if l := t.match(probe, otherMethod); l != nil {
+			landing = describeRule(l, specs)
+		}
+		for _, r := range group {
+			out = append(out, Problem{
+				Field:  fmt.Sprintf("spec.rules[%d].methods", r.index),
+				Reason: v1alpha1.ReasonMethodsFallThrough,
+				Message: fmt.Sprintf("methods other than %s at %s fall through to %s: add a rule for the same path without methods (it decides the other methods), or drop methods",
+					strings.Join(specs[r.index].Methods, ", "), specs[r.index].Path, landing),
+			})
+		}
+	}
+	for path, group := range t.exact {
+		check(group, path)
+	}
+	for path, group := range t.prefix {
+		// A path below the prefix that no other rule names.
+		check(group, strings.TrimSuffix(path, "/")+"/\x00below")
+	}
+	slices.SortFunc(out, func(a, b Problem) int { return strings.Compare(a.Field, b.Field) })
+	return out
+}
+
+// describeRule names a rule for a warning: its index, path and what it asks.
+func describeRule(r *rule, specs []v1alpha1.Rule) string {
+	s := specs[r.index]
+	switch {
+	case r.public:
+		return fmt.Sprintf("spec.rules[%d] (%s), which is public: no token at all", r.index, s.Path)
+	case len(s.Roles) > 0:
+		return fmt.Sprintf("spec.rules[%d] (%s, roles %s)", r.index, s.Path, strings.Join(s.Roles, ", "))
+	case len(s.Claims) > 0:
+		return fmt.Sprintf("spec.rules[%d] (%s, claims)", r.index, s.Path)
+	default:
+		return fmt.Sprintf("spec.rules[%d] (%s, any valid token)", r.index, s.Path)
+	}
 }

@@ -203,7 +203,12 @@ func (p *Policy) newIdentity(claims map[string]any) *Identity {
 		id.claims[i] = newClaimValue(resolveClaim(claims, path))
 	}
 	for _, f := range p.forward {
-		id.Headers = append(id.Headers, Header{Name: f.header, Values: []string{headerValue(resolveClaim(claims, p.slots[f.slot]))}})
+		v, ok := resolveClaim(claims, p.slots[f.slot])
+		render := headerValue
+		if f.json {
+			render = headerJSON
+		}
+		id.Headers = append(id.Headers, Header{Name: f.header, Values: []string{render(v, ok)}})
 	}
 	return id
 }

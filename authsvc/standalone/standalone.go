@@ -56,6 +56,11 @@ func (l *Loader) Reload() []error {
 		}
 	}
 	compiled, problems := Compile(bundle, l.Remotes, l.Cache, l.Store.Metrics())
+	if l.Log != nil {
+		for _, w := range Warnings(bundle, compiled) {
+			l.Log.Warn("config warning", "warning", w.Error())
+		}
+	}
 	var errs []error
 	var publish []*policy.Policy
 	for _, ap := range bundle.Policies {
@@ -124,18 +129,27 @@ func Compile(b *filesource.Bundle, remotes *keys.Remotes, cache *policy.TokenCac
 // Check reads and compiles the files without serving them, and returns every
 // problem: what `jwtgate check` prints.
 func Check(paths []string) []error {
+	errs, _ := CheckWithWarnings(paths)
+	return errs
+}
+
+// CheckWithWarnings is Check, plus the warnings of the policies that compile
+// (methods that fall through, mixed bcrypt costs): `jwtgate check` prints
+// them and still exits 0 when there is no problem.
+func CheckWithWarnings(paths []string) (problems, warnings []error) {
 	bundle, loadProblems := filesource.Load(paths)
 	var errs []error
 	for _, p := range loadProblems {
 		errs = append(errs, p)
 	}
 	if bundle == nil {
-		return errs
+		return errs, nil
 	}
 	// A signing Secret that serve would create in its state folder is not a problem.
 	addMissingSigningPlaceholders(bundle)
-	compiled, problems := Compile(bundle, nil, nil, nil)
-	errs = append(errs, problems...)
+	compiled, compileProblems := Compile(bundle, nil, nil, nil)
+	errs = append(errs, compileProblems...)
+	warnings = Warnings(bundle, compiled)
 	var ps []*policy.Policy
 	for _, ap := range bundle.Policies {
 		if p := compiled[ap.Namespace+"/"+ap.Name]; p != nil {
@@ -145,7 +159,24 @@ func Check(paths []string) []error {
 	for _, c := range policy.NewStore().Replace(ps) {
 		errs = append(errs, conflictProblem(bundle, c))
 	}
-	return errs
+	return errs, warnings
+}
+
+// Warnings lists the warnings of the compiled policies of a bundle, with
+// their file and field, in the order of the bundle.
+func Warnings(b *filesource.Bundle, compiled map[string]*policy.Policy) []error {
+	var out []error
+	for _, ap := range b.Policies {
+		p := compiled[ap.Namespace+"/"+ap.Name]
+		if p == nil {
+			continue
+		}
+		loc := b.Origin[filesource.Ref{Kind: "AuthPolicy", Namespace: ap.Namespace, Name: ap.Name}]
+		for _, w := range p.Warnings {
+			out = append(out, filesource.Problem{Location: loc, Object: "AuthPolicy " + p.Key, Field: w.Field, Message: w.Message})
+		}
+	}
+	return out
 }
 
 func withLocation(b *filesource.Bundle, ap *v1alpha1.AuthPolicy, err error) []error {

@@ -26,9 +26,12 @@ func runCheck(args []string) error {
 	if len(paths) == 0 {
 		return errors.New("name the files or folders to check with -f")
 	}
-	problems := standalone.Check(paths)
+	problems, warnings := standalone.CheckWithWarnings(paths)
 	for _, p := range problems {
 		fmt.Fprintln(os.Stderr, p)
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
 	bundle, _ := filesource.Load(paths)
 	failing := printProxyFindings(os.Stderr, bundle, proxycheck.ParseService(*serviceName), *strict)
@@ -36,7 +39,11 @@ func runCheck(args []string) error {
 		fmt.Fprintf(os.Stderr, "jwtgate check: %d problem(s)\n", len(problems)+failing)
 		return exitError(1)
 	}
-	fmt.Printf("jwtgate check: %d policies and %d secrets are valid\n", len(bundle.Policies), len(bundle.Secrets))
+	fmt.Printf("jwtgate check: %d policies and %d secrets are valid", len(bundle.Policies), len(bundle.Secrets))
+	if len(warnings) > 0 {
+		fmt.Printf(", with %d warning(s)", len(warnings))
+	}
+	fmt.Println()
 	return nil
 }
 
