@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net"
@@ -31,6 +32,7 @@ func TestListenersBoundSlowAndLargeRequests(t *testing.T) {
 	}
 	lim := httpLimits{readHeader: 500 * time.Millisecond, read: time.Second, idle: time.Second, maxHeader: 8 << 10, maxBody: 4 << 10}
 	common := commonFlags{
+		registry:       prometheus.NewRegistry(), // the package's other tests use the process registry
 		listen:         freeAddr(t),
 		metricsAddr:    freeAddr(t),
 		probeAddr:      freeAddr(t),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -21,6 +22,9 @@ import (
 // commonFlags are the flags serve and controller share, named as PRODUCT.md and
 // controller-runtime name them.
 type commonFlags struct {
+	// registry is where the decision service registers its metrics; nil: the
+	// process registry (tests give each service its own).
+	registry       prometheus.Registerer
 	listen         string
 	metricsAddr    string
 	probeAddr      string

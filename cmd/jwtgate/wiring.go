@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -79,7 +80,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		Store:          store,
 		Sessions:       svc.sessions,
 		Records:        records,
-		Metrics:        login.NewMetrics(metricsRegistry),
+		Metrics:        login.NewMetrics(common.metricsRegisterer()),
 		Log:            log,
 		TrustedProxies: proxies,
 	})
@@ -87,7 +88,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 	// files, so it is worked out again when they change.
 	store.OnChange(func(*policy.Snapshot) { go pages.WarmUp() })
 	go pages.WarmUp()
-	decisionMetrics := door.NewMetrics(metricsRegistry)
+	decisionMetrics := door.NewMetrics(common.metricsRegisterer())
 	mux := server.NewMux(server.Options{
 		Store:          store,
 		Sessions:       svc.sessions,
@@ -316,6 +317,14 @@ func auditRate(flag float64) float64 {
 // --metrics-bind-address exposes in serve and controller alike. Only this package names it; the packages
 // that make metrics take a prometheus.Registerer.
 var metricsRegistry = ctrlmetrics.Registry
+
+// metricsRegisterer is common.registry, or the process registry.
+func (c commonFlags) metricsRegisterer() prometheus.Registerer {
+	if c.registry != nil {
+		return c.registry
+	}
+	return metricsRegistry
+}
 
 // newStore returns the store both commands publish into, with its metrics.
 func newStore() *policy.Store {

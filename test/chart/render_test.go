@@ -80,7 +80,7 @@ func TestValuesRefused(t *testing.T) {
 		{"trusted proxies as a string", "trustedProxies: 10.0.0.0/8", "trustedProxies"},
 		{"trusted proxy not a CIDR", "trustedProxies: [10.0.0.1]", "trustedProxies"},
 		{"namespace name", "watchNamespaces: [Team_A]", "watchNamespaces"},
-		{"host claim namespace", `hostClaims: {Team_A: ["a.example.com"]}`, "hostClaims"},
+		{"host claim namespace", `hostClaims: {Team_A: ["a.example.com"]}`, "Team_A"}, // helm names the wrong path for propertyNames
 		{"host claim pattern", `hostClaims: {shop: ["https://shop.example.com"]}`, "hostClaims"},
 		{"host claim wildcard inside", `hostClaims: {shop: ["a.*.example.com"]}`, "hostClaims"},
 		{"host claim as a string", `hostClaims: "shop=*.shop.example.com"`, "hostClaims"},
