@@ -39,15 +39,6 @@ func (o Object) String() string {
 	return fmt.Sprintf("%s %s/%s", o.Kind, o.Namespace, o.Name)
 }
 
-// group is the API group of the object ("" for the core group).
-func (o Object) group() string {
-	g, _, ok := strings.Cut(o.APIVersion, "/")
-	if !ok {
-		return ""
-	}
-	return g
-}
-
 // Supported reports whether the checker reads objects of this apiVersion and
 // kind, so that a file loader can keep them instead of refusing them.
 func Supported(apiVersion, kind string) bool {
@@ -125,19 +116,4 @@ func strs(m map[string]any, path ...string) []string {
 		}
 	}
 	return out
-}
-
-// port reads a port that YAML may give as a number or a string.
-func port(m map[string]any, path ...string) string {
-	switch v := get(m, path...).(type) {
-	case float64:
-		return fmt.Sprint(int64(v))
-	case int64:
-		return fmt.Sprint(v)
-	case int:
-		return fmt.Sprint(v)
-	case string:
-		return v
-	}
-	return ""
 }
