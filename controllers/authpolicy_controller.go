@@ -78,14 +78,18 @@ type AuthPolicyReconciler struct {
 
 // Reconcile fetches the policy, publishes it (or removes it), and writes status
 // once, in a deferred patch, only when it changed and only on the leader.
+//
+// A policy counts for readiness (ReadyCheck) only once it has been published or
+// found invalid, or is gone: a reconcile that fails (API server, RBAC) leaves it
+// pending, so a new replica never reports ready with a policy it does not serve.
 func (r *AuthPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	key := req.String()
-	defer r.ready.reconciled(key)
 
 	ap := &v1alpha1.AuthPolicy{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ap); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.reconcileDelete(ctx, key)
+			r.ready.reconciled(key)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -94,6 +98,7 @@ func (r *AuthPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		// jwtgate keeps no finalizer; another one may hold the object. A policy on
 		// its way out stops allowing now.
 		r.reconcileDelete(ctx, key)
+		r.ready.reconciled(key)
 		return ctrl.Result{}, nil
 	}
 
@@ -106,8 +111,10 @@ func (r *AuthPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return r.reconcileNormal(ctx, ap)
 }
 
-// reconcileNormal compiles ap and publishes it when it compiles; it records the
-// outcome in ap.Status and never writes to the API server.
+// reconcileNormal compiles ap and hands the result to the store's one publish
+// path (policy.Store.Publish), which keeps the last good version when it does
+// not compile; it records the outcome in ap.Status and never writes to the API
+// server.
 func (r *AuthPolicyReconciler) reconcileNormal(ctx context.Context, ap *v1alpha1.AuthPolicy) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	key := ap.Namespace + "/" + ap.Name
@@ -123,74 +130,52 @@ func (r *AuthPolicyReconciler) reconcileNormal(ctx context.Context, ap *v1alpha1
 	if err != nil && (!errors.As(err, &ce) || len(ce.Problems) == 0) {
 		return ctrl.Result{}, err
 	}
+	out := r.Store.Publish(policy.Version{Key: key, Policy: compiled, Err: err, Secrets: secrets, Since: ap.CreationTimestamp.Time})[0]
+	r.ready.reconciled(key)
 	// From here on, status describes this generation.
 	ap.Status.ObservedGeneration = ap.Generation
 	r.setSessionsCondition(ap)
+	if out.Serving == nil || !slices.Equal(out.HostsBefore, out.Serving.Hosts) {
+		r.requeueHostNeighbours(ctx, key, append(slices.Clone(out.HostsBefore), hostsOf(out.Serving)...))
+	}
 	if ce != nil {
-		msg := problemsMessage(ce.Problems) + "; " + r.servingNote(key)
-		log.Info("policy does not compile; not published", "problems", ce.Error())
-		r.Store.Metrics().CompileError(key, ce.Reason())
-		r.setReady(ap, metav1.ConditionFalse, ce.Reason(), msg)
 		// Invalid input: no hot requeue. A change to the policy or a Secret it
 		// references triggers the next reconcile.
+		if len(out.Dropped) > 0 {
+			log.Info("policy does not compile; the last good version serves without what its Secrets no longer hold",
+				"problems", ce.Error(), "dropped", strings.Join(out.Dropped, "; "))
+		} else {
+			log.Info("policy does not compile; not published", "problems", ce.Error())
+		}
+		r.setReady(ap, out)
 		return ctrl.Result{}, nil
 	}
-
 	setWarningsCondition(ap, compiled.Warnings)
-	old := r.Store.Current(key)
-	r.Store.Upsert(compiled, ap.CreationTimestamp.Time)
-	if old == nil || !slices.Equal(old.Hosts, compiled.Hosts) {
-		r.requeueHostNeighbours(ctx, key, append(slices.Clone(compiled.Hosts), hostsOf(old)...))
-	}
 	log.V(1).Info("policy published", "generation", ap.Generation)
 
-	if refused := r.Store.RefusedHosts(key); len(refused) > 0 {
-		allowed := "no host"
-		if ps := r.Store.HostClaims().Patterns(ap.Namespace); len(ps) > 0 {
-			allowed = strings.Join(ps, ", ")
+	if out.Reason == v1alpha1.ReasonJWKSUnreachable {
+		if unloaded := r.waitJWKS(ctx, ap); len(unloaded) > 0 {
+			out.Message = strings.Join(unloaded, "; ") + "; the policy is published and refuses tokens those keys would verify until they load"
+			r.setReady(ap, out)
+			return ctrl.Result{RequeueAfter: r.jwksBackoff(key)}, nil
 		}
-		r.setReady(ap, metav1.ConditionFalse, v1alpha1.ReasonHostNotAllowed, fmt.Sprintf(
-			"spec.hosts: namespace %s may not claim %s (the controller's --host-claims allow it: %s); this policy is not routed by host (it still answers at /jwtgate/auth/%s/%s): remove those hosts, or ask the platform team to allow them",
-			ap.Namespace, quoteAll(refused), allowed, ap.Namespace, ap.Name))
-		return ctrl.Result{}, nil
-	}
-	if conflicts := r.Store.Conflicts(key); len(conflicts) > 0 {
-		parts := make([]string, len(conflicts))
-		for i, c := range conflicts {
-			parts[i] = fmt.Sprintf("host %q is held by AuthPolicy %s, which came first", c.Host, c.Holder)
-		}
-		r.setReady(ap, metav1.ConditionFalse, v1alpha1.ReasonHostConflict, fmt.Sprintf(
-			"spec.hosts: %s; this policy is not routed by host (it still answers at /jwtgate/auth/%s/%s): remove the host from one of the policies",
-			strings.Join(parts, "; "), ap.Namespace, ap.Name))
-		return ctrl.Result{}, nil
-	}
-
-	if unloaded := r.waitJWKS(ctx, ap); len(unloaded) > 0 {
-		r.setReady(ap, metav1.ConditionFalse, v1alpha1.ReasonJWKSUnreachable,
-			strings.Join(unloaded, "; ")+"; the policy is published and refuses tokens those keys would verify until they load")
-		return ctrl.Result{RequeueAfter: r.jwksBackoff(key)}, nil
+		out = r.Store.Outcome(key)
 	}
 	r.resetJWKSBackoff(key)
-
-	r.setReady(ap, metav1.ConditionTrue, v1alpha1.ReasonReady, fmt.Sprintf("generation %d is serving", ap.Generation))
+	r.setReady(ap, out)
 	return ctrl.Result{}, nil
 }
 
 // reconcileDelete removes a policy that no longer exists: its decisions deny at
 // once (403, no policy).
 func (r *AuthPolicyReconciler) reconcileDelete(ctx context.Context, key string) {
-	r.Store.Metrics().Deleted(key)
-	old := r.Store.Current(key)
-	if old == nil {
-		return
-	}
-	r.Store.Delete(key)
+	hosts := r.Store.Remove(key)
 	r.resetJWKSBackoff(key)
 	r.mu.Lock()
 	delete(r.announced, key)
 	r.mu.Unlock()
 	ctrl.LoggerFrom(ctx).Info("policy removed from the decision service")
-	r.requeueHostNeighbours(ctx, key, old.Hosts)
+	r.requeueHostNeighbours(ctx, key, hosts)
 }
 
 // readSecrets reads every Secret ap references, from the API server. A Secret
@@ -267,17 +252,12 @@ func (r *AuthPolicyReconciler) resetJWKSBackoff(key string) {
 	delete(r.retries, key)
 }
 
-// servingNote says what serves while the newest version of a policy does not
-// compile.
-func (r *AuthPolicyReconciler) servingNote(key string) string {
-	if p := r.Store.Current(key); p != nil {
-		return fmt.Sprintf("the last good version (generation %d, with the Secrets as they were then) keeps serving", p.ObjectGen)
+// setReady sets the Ready condition from a publication's outcome.
+func (r *AuthPolicyReconciler) setReady(ap *v1alpha1.AuthPolicy, out policy.Outcome) {
+	status, reason, msg := metav1.ConditionFalse, out.Reason, out.Message
+	if out.Ready {
+		status, msg = metav1.ConditionTrue, fmt.Sprintf("generation %d is serving", ap.Generation)
 	}
-	return "no version of this policy has compiled, so nothing serves it: its decisions answer 403"
-}
-
-func (r *AuthPolicyReconciler) setReady(ap *v1alpha1.AuthPolicy, status metav1.ConditionStatus, reason, msg string) {
-	r.Store.Metrics().Ready(ap.Namespace+"/"+ap.Name, status == metav1.ConditionTrue)
 	if len(msg) > maxConditionMessage {
 		msg = msg[:maxConditionMessage-3] + "..."
 	}
@@ -297,7 +277,7 @@ func setWarningsCondition(ap *v1alpha1.AuthPolicy, warnings []policy.Problem) {
 	c := metav1.Condition{Type: v1alpha1.ConditionWarnings, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonNoWarnings,
 		Message: "nothing to warn about", ObservedGeneration: ap.Generation}
 	if len(warnings) > 0 {
-		c.Status, c.Reason, c.Message = metav1.ConditionTrue, warnings[0].Reason, problemsMessage(warnings)
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, warnings[0].Reason, policy.ProblemsMessage(warnings)
 		if len(c.Message) > maxConditionMessage {
 			c.Message = c.Message[:maxConditionMessage-3] + "..."
 		}
@@ -382,26 +362,9 @@ func (r *AuthPolicyReconciler) leading() bool {
 // StatusPatches counts the status patches this reconciler wrote.
 func (r *AuthPolicyReconciler) StatusPatches() int64 { return r.statusPatches.Load() }
 
-// problemsMessage lists every problem, each with its field.
-func problemsMessage(ps []policy.Problem) string {
-	msgs := make([]string, len(ps))
-	for i, p := range ps {
-		msgs[i] = p.Error()
-	}
-	return strings.Join(msgs, "; ")
-}
-
 func hostsOf(p *policy.Policy) []string {
 	if p == nil {
 		return nil
 	}
 	return p.Hosts
-}
-
-func quoteAll(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return strings.Join(q, ", ")
 }

@@ -55,6 +55,7 @@ var (
 	k8s       client.Client
 	scheme    = runtime.NewScheme()
 	envtestUp bool
+	testEnv   *envtest.Environment // for AddUser: API users with narrower RBAC
 )
 
 // timeout bounds every wait: generous, for a loaded 2-core machine.
@@ -88,6 +89,7 @@ func TestMain(m *testing.M) {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}
+	testEnv = env
 	cfg, err := env.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting envtest: %v\n", err)

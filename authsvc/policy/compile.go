@@ -82,6 +82,7 @@ type Policy struct {
 	signedOnly bool // no token sources and no api keys: nothing can pass but public rules
 
 	parsed []*parsedKeys // the shared key material the policy lists
+	trusts []trust       // the Secret material it trusts, for narrow
 
 	// Warnings are things that compile but are likely not what was meant
 	// (methods that fall through, mixed bcrypt costs): `check` prints them,
@@ -226,6 +227,7 @@ func Compile(in Input) (*Policy, error) {
 				k.identity.APIKey = true
 			}
 			p.apiKeys = t
+			p.trusts = append(p.trusts, trust{field: "spec.apiKeys.secretRef", secret: spec.APIKeys.SecretRef.Name, key: spec.APIKeys.SecretRef.Key, sum: secretKeySum(data), kind: trustAPIKeys})
 		}
 	}
 	if spec.Login != nil {
@@ -341,13 +343,16 @@ func compileJWT(p *Policy, j *v1alpha1.JWTSpec, secrets secretReader, remotes *k
 			}
 			p.parsed = append(p.parsed, parsed) // keeps the shared entry alive
 			usable := 0
+			t := trust{field: field + ".secretRef", secret: ks.SecretRef.Name, key: ks.SecretRef.Key, sum: secretKeySum(data), kind: trustVerify}
 			for _, k := range parsed.keys {
 				k.Algs = slices.DeleteFunc(slices.Clone(k.Algs), func(a jwa.SignatureAlgorithm) bool { return !slices.Contains(p.algs, a.String()) })
 				if len(k.Algs) > 0 {
 					usable++
 					listed = append(listed, k)
+					t.listed = append(t.listed, k)
 				}
 			}
+			p.trusts = append(p.trusts, t)
 			if usable == 0 {
 				errs.add(field+".secretRef", v1alpha1.ReasonKeyInvalid, "secret %s/%s key %q: no key in it fits spec.jwt.algorithms %v (an RSA key verifies RS*/PS*, an EC key ES*, Ed25519 EdDSA, an HMAC secret HS*)", p.Namespace, ks.SecretRef.Name, ks.SecretRef.Key, p.algs)
 			}
@@ -508,6 +513,7 @@ func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, s
 		return out
 	}
 	out.Signer, out.VerifyKeys, out.CSRFKey = signer, verify, csrf
+	p.trusts = append(p.trusts, trust{field: "spec.login.signingKeySecretRef", secret: name, sum: secretSum(sec), kind: trustSigning})
 	return out
 }
 

@@ -160,7 +160,7 @@ func TestSnapshotRouting(t *testing.T) {
 	if snap.Policy("b", "web") == nil {
 		t.Error("b/web must stay routable by path")
 	}
-	store.Delete("c/web")
+	store.Remove("c/web")
 	if store.Load().Policy("c", "web") != nil || store.Load().ForHost("c.example.com") != nil {
 		t.Error("a deleted policy must stop answering at once")
 	}

@@ -82,9 +82,12 @@ type HostConflict struct {
 }
 
 // Store publishes snapshots. Writers are serialized; readers never block.
+// Both config sources (standalone.Loader for serve, the controller's
+// reconciler) write through Publish, Sync and Remove (publish.go), which own
+// the last good version of each policy, host conflicts and the policy metrics.
 type Store struct {
 	mu        sync.Mutex
-	entries   map[string]storeEntry
+	states    map[string]*policyState   // every policy a source told of, serving or not
 	conflicts map[string][]HostConflict // by the policy that lost
 	claims    *HostClaims               // nil: any namespace may claim any host
 	refused   map[string][]string       // hosts claims refused, by policy
@@ -94,14 +97,9 @@ type Store struct {
 	metrics   *Metrics
 }
 
-type storeEntry struct {
-	p     *Policy
-	since time.Time // who came first keeps a host: creation time, then key
-}
-
 // NewStore returns a store holding an empty snapshot.
 func NewStore() *Store {
-	s := &Store{entries: map[string]storeEntry{}}
+	s := &Store{states: map[string]*policyState{}}
 	s.publishLocked()
 	return s
 }
@@ -113,14 +111,7 @@ func (s *Store) UseMetrics(m *Metrics) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.metrics = m
-}
-
-// Metrics returns the metrics given to UseMetrics (nil: none, and its methods
-// record nothing).
-func (s *Store) Metrics() *Metrics {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.metrics
+	m.attach(s)
 }
 
 // Load returns the current snapshot.
@@ -134,45 +125,18 @@ func (s *Store) OnChange(fn func(*Snapshot)) {
 	s.onChange = append(s.onChange, fn)
 }
 
-// Replace publishes exactly these policies; earlier ones in the list keep a host
-// that later ones also claim. It returns the host conflicts.
+// Replace publishes exactly these policies, all compiled; earlier ones in the
+// list keep a host that later ones also claim. It returns the host conflicts.
 func (s *Store) Replace(ps []*Policy) []HostConflict {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.entries = make(map[string]storeEntry, len(ps))
-	base := time.Unix(0, 0)
+	vs := make([]Version, len(ps))
 	for i, p := range ps {
-		s.entries[p.Key] = storeEntry{p: p, since: base.Add(time.Duration(i))}
+		vs[i] = Version{Key: p.Key, Policy: p}
 	}
-	s.publishLocked()
 	var out []HostConflict
-	for _, c := range s.conflicts {
-		out = append(out, c...)
+	for _, o := range s.Sync(vs) {
+		out = append(out, o.Conflicts...)
 	}
-	slices.SortFunc(out, func(a, b HostConflict) int {
-		return cmp.Or(strings.Compare(a.Policy, b.Policy), strings.Compare(a.Host, b.Host))
-	})
 	return out
-}
-
-// Upsert publishes p (replacing the policy with its key); since orders host
-// claims (the creation time of the object).
-func (s *Store) Upsert(p *Policy, since time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.entries[p.Key] = storeEntry{p: p, since: since}
-	s.publishLocked()
-}
-
-// Delete removes the policy namespace/name: it stops answering at once.
-func (s *Store) Delete(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.entries[key]; !ok {
-		return
-	}
-	delete(s.entries, key)
-	s.publishLocked()
 }
 
 // SetHostClaims limits which namespaces may claim which hosts, from now on
@@ -214,50 +178,54 @@ func (s *Store) publishLocked() {
 	snap := &Snapshot{
 		Generation: s.gen,
 		Built:      time.Now(),
-		byKey:      make(map[string]*Policy, len(s.entries)),
+		byKey:      make(map[string]*Policy, len(s.states)),
 		byHost:     map[string]*Policy{},
 		byWildcard: map[string]*Policy{},
 	}
-	ordered := make([]storeEntry, 0, len(s.entries))
-	for k, e := range s.entries {
-		snap.byKey[k] = e.p
-		ordered = append(ordered, e)
+	ordered := make([]*policyState, 0, len(s.states))
+	for k, st := range s.states {
+		if st.serving == nil {
+			continue
+		}
+		snap.byKey[k] = st.serving
+		ordered = append(ordered, st)
 	}
-	slices.SortFunc(ordered, func(a, b storeEntry) int {
-		return cmp.Or(a.since.Compare(b.since), strings.Compare(a.p.Key, b.p.Key))
+	slices.SortFunc(ordered, func(a, b *policyState) int {
+		return cmp.Or(a.since.Compare(b.since), strings.Compare(a.serving.Key, b.serving.Key))
 	})
 	conflicts := map[string][]HostConflict{}
 	refused := map[string][]string{}
 	owner := map[string]string{}
-	for _, e := range ordered {
-		for _, h := range e.p.Hosts {
-			if !s.claims.Allows(e.p.Namespace, h) {
-				refused[e.p.Key] = append(refused[e.p.Key], h)
+	for _, st := range ordered {
+		p := st.serving
+		for _, h := range p.Hosts {
+			if !s.claims.Allows(p.Namespace, h) {
+				refused[p.Key] = append(refused[p.Key], h)
 			}
 		}
-		if len(refused[e.p.Key]) > 0 {
+		if len(refused[p.Key]) > 0 {
 			// As for a conflict: not host-routed at all, and it holds no host
 			// that an allowed policy could claim.
 			continue
 		}
 		var lost []HostConflict
-		for _, h := range e.p.Hosts {
-			if o, taken := owner[h]; taken && o != e.p.Key {
-				lost = append(lost, HostConflict{Host: h, Policy: e.p.Key, Holder: o})
+		for _, h := range p.Hosts {
+			if o, taken := owner[h]; taken && o != p.Key {
+				lost = append(lost, HostConflict{Host: h, Policy: p.Key, Holder: o})
 			}
 		}
 		if len(lost) > 0 {
 			// A policy that loses any host is not host-routed at all, so that a
 			// request never lands on half of what its author meant.
-			conflicts[e.p.Key] = lost
+			conflicts[p.Key] = lost
 			continue
 		}
-		for _, h := range e.p.Hosts {
-			owner[h] = e.p.Key
+		for _, h := range p.Hosts {
+			owner[h] = p.Key
 			if rest, ok := strings.CutPrefix(h, "*."); ok {
-				snap.byWildcard[rest] = e.p
+				snap.byWildcard[rest] = p
 			} else {
-				snap.byHost[h] = e.p
+				snap.byHost[h] = p
 			}
 		}
 	}

@@ -5,9 +5,9 @@
 package standalone
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,8 +18,8 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 )
 
-// Loader compiles the files into the store, keeping the last good version of
-// each policy when a change to it is invalid.
+// Loader compiles the files into the store. The store keeps the last good
+// version of each policy when a change to it is invalid (Store.Sync).
 type Loader struct {
 	Paths    []string
 	StateDir string // where signing keys that the files lack are kept; "" turns that off
@@ -28,20 +28,16 @@ type Loader struct {
 	Store    *policy.Store
 	Log      *slog.Logger
 
-	mu       sync.Mutex
-	lastGood map[string]*policy.Policy
+	mu sync.Mutex
 }
 
 // Reload reads the files and publishes what compiles. When a file cannot be read
 // or parsed, nothing changes: a half-read folder must not delete policies. When a
-// policy does not compile, its last good version keeps serving. Every problem is
-// returned, with its file and field.
+// policy does not compile, its last good version keeps serving, without the keys
+// its Secrets no longer hold. Every problem is returned, with its file and field.
 func (l *Loader) Reload() []error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lastGood == nil {
-		l.lastGood = map[string]*policy.Policy{}
-	}
 	bundle, loadProblems := filesource.Load(l.Paths)
 	if len(loadProblems) > 0 {
 		errs := make([]error, len(loadProblems))
@@ -55,51 +51,33 @@ func (l *Loader) Reload() []error {
 			return []error{err}
 		}
 	}
-	compiled, problems := Compile(bundle, l.Remotes, l.Cache, l.Store.Metrics())
+	versions, problems := Compile(bundle, l.Remotes, l.Cache)
 	if l.Log != nil {
-		for _, w := range Warnings(bundle, compiled) {
+		for _, w := range Warnings(bundle, versions) {
 			l.Log.Warn("config warning", "warning", w.Error())
 		}
 	}
+	return append(problems, outcomeProblems(bundle, l.Store.Sync(versions))...)
+}
+
+// outcomeProblems describes what a publication left short of the files: last
+// good versions and what they no longer trust, and host conflicts.
+func outcomeProblems(b *filesource.Bundle, outs []policy.Outcome) []error {
 	var errs []error
-	var publish []*policy.Policy
-	for _, ap := range bundle.Policies {
-		key := ap.Namespace + "/" + ap.Name
-		l.Store.Metrics().Ready(key, compiled[key] != nil)
-		if p := compiled[key]; p != nil {
-			publish = append(publish, p)
-			l.lastGood[key] = p
-			continue
+	for _, o := range outs {
+		if o.LastGood {
+			errs = append(errs, fmt.Errorf("AuthPolicy %s: %s", o.Key, o.Note))
 		}
-		if old := l.lastGood[key]; old != nil {
-			publish = append(publish, old)
-			errs = append(errs, fmt.Errorf("AuthPolicy %s: keeping the last good version", key))
+		for _, c := range o.Conflicts {
+			errs = append(errs, conflictProblem(b, c))
 		}
-	}
-	for key := range l.lastGood {
-		if !containsPolicy(bundle, key) {
-			delete(l.lastGood, key)
-			l.Store.Metrics().Deleted(key)
-		}
-	}
-	errs = append(problems, errs...)
-	for _, c := range l.Store.Replace(publish) {
-		errs = append(errs, conflictProblem(bundle, c))
 	}
 	return errs
 }
 
-func containsPolicy(b *filesource.Bundle, key string) bool {
-	for _, ap := range b.Policies {
-		if ap.Namespace+"/"+ap.Name == key {
-			return true
-		}
-	}
-	return false
-}
-
-// Compile compiles every policy of a bundle. Problems carry the file and field.
-func Compile(b *filesource.Bundle, remotes *keys.Remotes, cache *policy.TokenCache, metrics *policy.Metrics) (map[string]*policy.Policy, []error) {
+// Compile compiles every policy of a bundle into the versions a store
+// publishes, in the order of the files. Problems carry the file and field.
+func Compile(b *filesource.Bundle, remotes *keys.Remotes, cache *policy.TokenCache) ([]policy.Version, []error) {
 	secretsByNS := map[string]map[string]*corev1.Secret{}
 	for _, s := range b.Secrets {
 		if secretsByNS[s.Namespace] == nil {
@@ -107,21 +85,15 @@ func Compile(b *filesource.Bundle, remotes *keys.Remotes, cache *policy.TokenCac
 		}
 		secretsByNS[s.Namespace][s.Name] = s
 	}
-	out := map[string]*policy.Policy{}
+	out := make([]policy.Version, 0, len(b.Policies))
 	var errs []error
 	for _, ap := range b.Policies {
+		key := ap.Namespace + "/" + ap.Name
 		p, err := policy.Compile(policy.Input{Policy: ap, Secrets: secretsByNS[ap.Namespace], Remotes: remotes, Cache: cache})
+		out = append(out, policy.Version{Key: key, Policy: p, Err: err, Secrets: secretsByNS[ap.Namespace]})
 		if err != nil {
-			reason := "Unknown"
-			var ce *policy.CompileError
-			if errors.As(err, &ce) {
-				reason = ce.Reason()
-			}
-			metrics.CompileError(ap.Namespace+"/"+ap.Name, reason)
 			errs = append(errs, withLocation(b, ap, err)...)
-			continue
 		}
-		out[p.Key] = p
 	}
 	return out, errs
 }
@@ -147,31 +119,26 @@ func CheckWithWarnings(paths []string) (problems, warnings []error) {
 	}
 	// A signing Secret that serve would create in its state folder is not a problem.
 	addMissingSigningPlaceholders(bundle)
-	compiled, compileProblems := Compile(bundle, nil, nil, nil)
-	errs = append(errs, compileProblems...)
-	warnings = Warnings(bundle, compiled)
-	var ps []*policy.Policy
-	for _, ap := range bundle.Policies {
-		if p := compiled[ap.Namespace+"/"+ap.Name]; p != nil {
-			ps = append(ps, p)
+	versions, problems := Compile(bundle, nil, nil)
+	errs = append(errs, problems...)
+	for _, o := range policy.NewStore().Sync(versions) {
+		for _, c := range o.Conflicts {
+			errs = append(errs, conflictProblem(bundle, c))
 		}
 	}
-	for _, c := range policy.NewStore().Replace(ps) {
-		errs = append(errs, conflictProblem(bundle, c))
-	}
-	return errs, warnings
+	return errs, Warnings(bundle, versions)
 }
 
-// Warnings lists the warnings of the compiled policies of a bundle, with
-// their file and field, in the order of the bundle.
-func Warnings(b *filesource.Bundle, compiled map[string]*policy.Policy) []error {
+// Warnings lists the warnings of the versions that compiled, with their file
+// and field, in the order of the bundle.
+func Warnings(b *filesource.Bundle, versions []policy.Version) []error {
 	var out []error
-	for _, ap := range b.Policies {
-		p := compiled[ap.Namespace+"/"+ap.Name]
+	for _, v := range versions {
+		p := v.Policy
 		if p == nil {
 			continue
 		}
-		loc := b.Origin[filesource.Ref{Kind: "AuthPolicy", Namespace: ap.Namespace, Name: ap.Name}]
+		loc := b.Origin[filesource.Ref{Kind: "AuthPolicy", Namespace: p.Namespace, Name: p.Name}]
 		for _, w := range p.Warnings {
 			out = append(out, filesource.Problem{Location: loc, Object: "AuthPolicy " + p.Key, Field: w.Field, Message: w.Message})
 		}
@@ -194,17 +161,8 @@ func withLocation(b *filesource.Bundle, ap *v1alpha1.AuthPolicy, err error) []er
 }
 
 func conflictProblem(b *filesource.Bundle, c policy.HostConflict) error {
-	ns, name, _ := cutKey(c.Policy)
+	ns, name, _ := strings.Cut(c.Policy, "/")
 	loc := b.Origin[filesource.Ref{Kind: "AuthPolicy", Namespace: ns, Name: name}]
 	return filesource.Problem{Location: loc, Object: "AuthPolicy " + c.Policy, Field: "spec.hosts",
 		Message: fmt.Sprintf("host %q already belongs to AuthPolicy %s: this policy is not host-routed until the conflict is removed", c.Host, c.Holder)}
-}
-
-func cutKey(key string) (string, string, bool) {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '/' {
-			return key[:i], key[i+1:], true
-		}
-	}
-	return "", key, false
 }
