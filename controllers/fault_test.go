@@ -1,6 +1,6 @@
 package controllers_test
 
-// Fault behaviour of the controller (issue 8): the kube-apiserver going away,
+// Fault behaviour of the controller: the kube-apiserver going away,
 // jwksURL servers failing in every way, and Secret rotation under load. Each
 // test runs against the suite's envtest API server.
 

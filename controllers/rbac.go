@@ -14,6 +14,7 @@ package controllers
 //
 // Leader election needs a Lease in the controller's own namespace only: a
 // namespaced Role, never cluster-wide. The chart renders it in the release
-// namespace; "jwtgate" here is the default that PRODUCT.md's Service address uses.
+// namespace; "jwtgate" here is the namespace the README's Service address
+// (jwtgate.jwtgate.svc.cluster.local) uses.
 //
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=jwtgate

@@ -39,9 +39,6 @@ const (
 	// --host-claims do not let this namespace claim.
 	ReasonHostNotAllowed = "HostNotAllowed"
 	ReasonInvalidSpec    = "InvalidSpec"
-	// ReasonServingLastGood is used when the newest generation is invalid and the
-	// previous good one keeps serving.
-	ReasonServingLastGood = "ServingLastGood"
-	ReasonPerReplica      = "PerReplicaSessions"
-	ReasonSharedStore     = "SharedStore"
+	ReasonPerReplica     = "PerReplicaSessions"
+	ReasonSharedStore    = "SharedStore"
 )

@@ -21,7 +21,7 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/users"
 )
 
-// Defaults of the fields PRODUCT.md gives defaults for.
+// Defaults of the AuthPolicy fields that have one (their api/v1alpha1 docs say so).
 const (
 	DefaultLeeway          = 30 * time.Second
 	MaxLeeway              = 5 * time.Minute
@@ -79,7 +79,6 @@ type Policy struct {
 	blankNames []string
 	apiKeys    *apiKeyTable
 	apiKeyHdr  string
-	signedOnly bool // no token sources and no api keys: nothing can pass but public rules
 
 	parsed []*parsedKeys // the shared key material the policy lists
 	trusts []trust       // the Secret material it trusts, for narrow
@@ -158,7 +157,7 @@ func Compile(in Input) (*Policy, error) {
 	if spec.JWT == nil && spec.Login == nil {
 		errs.add("spec", v1alpha1.ReasonInvalidSpec, "set jwt, login, or both: without either no token can be verified")
 	}
-	p.Hosts = compileHosts(spec.Hosts, &errs)
+	p.Hosts = compileHostsField(spec.Hosts, "spec.hosts", &errs)
 	secrets := secretReader{ns: ap.Namespace, secrets: in.Secrets, errs: &errs}
 
 	p.slots = nil
@@ -256,10 +255,6 @@ func Compile(in Input) (*Policy, error) {
 		return nil, &CompileError{Policy: p.Key, Problems: errs}
 	}
 	return p, nil
-}
-
-func compileHosts(hosts []string, errs *problems) []string {
-	return compileHostsField(hosts, "spec.hosts", errs)
 }
 
 func validHost(h string) bool {

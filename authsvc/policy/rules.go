@@ -191,7 +191,7 @@ const otherMethod = "\x00other"
 
 // fallThrough warns about each rule whose path has no rule without methods:
 // the methods it leaves out are decided by a less specific rule, or by "any
-// valid token" when none matches (PRODUCT.md's semantics, and the hole of
+// valid token" when none matches (the README's "How a decision is made", and the hole of
 // `/admin/` with methods [GET, POST]: DELETE /admin/users/1 passes with any
 // token). Each warning names the rule and where the other methods land.
 func (t *ruleTable) fallThrough(specs []v1alpha1.Rule) []Problem {

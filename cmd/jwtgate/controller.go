@@ -122,7 +122,7 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 	}
 	// The decision listener reports not ready for --shutdown-delay, then drains
 	// for up to --shutdown-timeout: the manager must wait for both.
-	gracePeriod := common.shutdownDelay + common.shutdownTimout + 5*time.Second
+	gracePeriod := common.shutdownDelay + common.shutdownTimeout + 5*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
 		Logger: logger,

@@ -90,12 +90,12 @@ func TestControllerWiring(t *testing.T) {
 	}
 
 	common := commonFlags{
-		listen:         freeAddr(t),
-		metricsAddr:    "0",
-		probeAddr:      freeAddr(t),
-		grpcAddr:       freeAddr(t),
-		cacheSize:      128,
-		shutdownTimout: 5 * time.Second,
+		listen:          freeAddr(t),
+		metricsAddr:     "0",
+		probeAddr:       freeAddr(t),
+		grpcAddr:        freeAddr(t),
+		cacheSize:       128,
+		shutdownTimeout: 5 * time.Second,
 	}
 	cf := controllerFlags{
 		leaderElect:      true,

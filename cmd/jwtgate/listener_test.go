@@ -32,15 +32,15 @@ func TestListenersBoundSlowAndLargeRequests(t *testing.T) {
 	}
 	lim := httpLimits{readHeader: 500 * time.Millisecond, read: time.Second, idle: time.Second, maxHeader: 8 << 10, maxBody: 4 << 10}
 	common := commonFlags{
-		registry:       prometheus.NewRegistry(), // the package's other tests use the process registry
-		listen:         freeAddr(t),
-		metricsAddr:    freeAddr(t),
-		probeAddr:      freeAddr(t),
-		adminAddr:      freeAddr(t),
-		adminTokenFile: tokenFile,
-		pprofAddr:      freeAddr(t),
-		shutdownTimout: time.Second,
-		httpLimits:     &lim,
+		registry:        prometheus.NewRegistry(), // the package's other tests use the process registry
+		listen:          freeAddr(t),
+		metricsAddr:     freeAddr(t),
+		probeAddr:       freeAddr(t),
+		adminAddr:       freeAddr(t),
+		adminTokenFile:  tokenFile,
+		pprofAddr:       freeAddr(t),
+		shutdownTimeout: time.Second,
+		httpLimits:      &lim,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.DiscardHandler)

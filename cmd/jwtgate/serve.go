@@ -19,21 +19,21 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/standalone"
 )
 
-// commonFlags are the flags serve and controller share, named as PRODUCT.md and
+// commonFlags are the flags serve and controller share, named as the README and
 // controller-runtime name them.
 type commonFlags struct {
 	// registry is where the decision service registers its metrics; nil: the
 	// process registry (tests give each service its own).
-	registry       prometheus.Registerer
-	listen         string
-	metricsAddr    string
-	probeAddr      string
-	logLevel       string
-	logFormat      string
-	cacheSize      int
-	shutdownDelay  time.Duration
-	shutdownTimout time.Duration
-	trustedProxies string
+	registry        prometheus.Registerer
+	listen          string
+	metricsAddr     string
+	probeAddr       string
+	logLevel        string
+	logFormat       string
+	cacheSize       int
+	shutdownDelay   time.Duration
+	shutdownTimeout time.Duration
+	trustedProxies  string
 
 	redisURL          string
 	redisURLFile      string
@@ -57,7 +57,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.cacheSize, "token-cache-size", 65536, "verified tokens kept in memory (0 turns the cache off)")
 	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready for this long before closing the listener, so load balancers stop sending first")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For / X-Real-IP name the client (failed sign-ins are counted per client address)")
-	fs.DurationVar(&c.shutdownTimout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	fs.StringVar(&c.redisURL, "redis-url", "", "shared session store: redis://[:password@]host:6379/0, redis-sentinel://[:password@]h1:26379,h2:26379/MASTER_NAME[/DB][?sentinel_password=...] or redis-cluster://[:password@]h1:6379,h2:6379 (rediss... for TLS); default $"+redisURLEnv+", which keeps a password out of the process arguments; empty: sessions live in this process only")
 	fs.StringVar(&c.redisURLFile, "redis-url-file", "", "file holding the --redis-url value (mounted from a Secret); wins over $"+redisURLEnv)
 	fs.StringVar(&c.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (mounted from a Secret), instead of a password in the URL; with Sentinel, the master's")

@@ -99,7 +99,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		AuditPerSecond: auditRate(common.auditRate),
 	})
 	svc.listeners = append(svc.listeners, &listener{name: "decisions", addr: common.listen, handler: mux, log: log,
-		limits: common.limits(), delay: common.shutdownDelay, timeout: common.shutdownTimout})
+		limits: common.limits(), delay: common.shutdownDelay, timeout: common.shutdownTimeout})
 
 	if on(common.grpcAddr) {
 		// The same decisions, metrics (door="ext_authz_grpc") and audit lines as
@@ -107,7 +107,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		// Envoy reports.
 		checker := &door.Checker{Store: store, Sessions: svc.sessions, Metrics: decisionMetrics, Log: log, AuditPerSecond: auditRate(common.auditRate)}
 		svc.grpc = &grpcListener{addr: common.grpcAddr, server: grpcdoor.NewServer(&grpcdoor.Door{Checker: checker}, log), log: log,
-			delay: common.shutdownDelay, timeout: common.shutdownTimout}
+			delay: common.shutdownDelay, timeout: common.shutdownTimeout}
 	}
 	if on(common.adminAddr) {
 		if common.adminTokenFile == "" {
@@ -118,7 +118,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 			return nil, fmt.Errorf("--admin-token-file: %w", err)
 		}
 		h := &admin.Handler{Store: svc.sessions, Records: records, Token: token, Logger: log}
-		svc.listeners = append(svc.listeners, &listener{name: "admin", addr: common.adminAddr, handler: h, log: log, limits: common.limits(), timeout: common.shutdownTimout})
+		svc.listeners = append(svc.listeners, &listener{name: "admin", addr: common.adminAddr, handler: h, log: log, limits: common.limits(), timeout: common.shutdownTimeout})
 	}
 	if on(common.pprofAddr) {
 		m := http.NewServeMux()

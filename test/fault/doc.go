@@ -1,6 +1,6 @@
-// Package fault holds the fault tests of jwtgate as a process (issue 8): keys
+// Package fault holds the fault tests of jwtgate as a process: keys
 // rotated under load in `jwtgate serve`, SIGTERM under load behind an nginx
-// upstream of two jwtgate processes, and (issue 7) revocation across two
+// upstream of two jwtgate processes, and revocation across two
 // jwtgate processes sharing one redis-server that is stopped and restarted
 // mid-test. The controller's fault tests (API server cut, jwksURL failures,
 // Secret rotation under load) are in controllers/, on envtest.

@@ -42,7 +42,7 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/server"
 )
 
-// What every guide promises (PRODUCT.md's "Front doors"): the headers an
+// What every guide promises (the README's "Which door your proxy must use"): the headers an
 // HTTP-mode proxy must send beyond Host, method, path and Authorization; the
 // forwardClaims headers of the guides' policy, copied upstream; the only
 // paths routed from the internet to jwtgate.
@@ -197,7 +197,7 @@ func checkFailClosed(t *testing.T, where string, v any) {
 	}
 }
 
-// checkSignInRoute: exactly PRODUCT.md's public paths go to jwtgate's HTTP
+// checkSignInRoute: exactly the README's public paths go to jwtgate's HTTP
 // port, and no match is a prefix that would also expose the doors.
 func checkSignInRoute(t *testing.T, where string, matches []any, exactKey, prefixKey func(any) (string, bool)) {
 	t.Helper()
