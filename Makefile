@@ -78,13 +78,14 @@ deps: ## Install the Debian packages the tests start for real (nginx, redis-serv
 
 # Each phase runs through $(PHASE), which prints its time; the table of all of
 # them comes at the end (and after a failed phase). Add a phase the same way.
-test: ## Run every test: unit and envtest (real kube-apiserver + etcd) under the race detector, Redis, chart checks, nginx + browser end-to-end, faults, fuzz.
+test: ## Run every test: unit and envtest (real kube-apiserver + etcd) under the race detector, Redis, OpenID provider (Hydra), chart checks, nginx + browser end-to-end, faults, fuzz.
 	@$(PHASE) --start
 	@$(PHASE) deps $(MAKE) --no-print-directory deps
 	@$(PHASE) lint $(MAKE) --no-print-directory lint
 	@$(PHASE) verify $(MAKE) --no-print-directory verify
 	@$(PHASE) envtest-bins $(MAKE) --no-print-directory envtest-bins helm
-	@$(PHASE) go-test env HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" $(GO) test -race -count=1 -timeout $(RACE_TIMEOUT) ./...
+	@$(PHASE) oidc-provider $(MAKE) --no-print-directory oidc-provider
+	@$(PHASE) go-test env HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" JWTGATE_HYDRA="$$(hack/oidc-provider.sh)" $(GO) test -race -count=1 -timeout $(RACE_TIMEOUT) ./...
 	@$(PHASE) e2e $(MAKE) --no-print-directory e2e
 	@$(PHASE) fault $(MAKE) --no-print-directory fault
 	@$(PHASE) fuzz hack/fuzz.sh $(or $(CI_FUZZTIME),300x)
@@ -156,6 +157,10 @@ demo-keys: build ## Make the demo key pair of examples/ into bin/demo/ (make run
 .PHONY: envtest-bins
 envtest-bins: ## Build and cache kube-apiserver and etcd for envtest (in ~/.cache/jwtgate).
 	@hack/envtest-bins.sh >/dev/null
+
+.PHONY: oidc-provider
+oidc-provider: ## Build and cache the OpenID provider the OIDC tests sign in at (Ory Hydra, in ~/.cache/jwtgate; minutes the first time).
+	@hack/oidc-provider.sh >/dev/null
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN)

@@ -288,7 +288,7 @@ func TestSigningKeyMissing(t *testing.T) {
 		Spec: v1alpha1.AuthPolicySpec{
 			Hosts: []string{"login.example.com"},
 			Login: &v1alpha1.LoginSpec{
-				UsersSecretRef:      v1alpha1.SecretKeyRef{Name: "shop-users", Key: "users"},
+				UsersSecretRef:      &v1alpha1.SecretKeyRef{Name: "shop-users", Key: "users"},
 				SigningKeySecretRef: v1alpha1.SecretRef{Name: "shop-signing"},
 			},
 		},

@@ -46,7 +46,7 @@ func TestStatusQuotesNoSecretContent(t *testing.T) {
 				ap.Spec.JWT.Keys[0].SecretRef = &v1alpha1.SecretKeyRef{Name: "leak-keys", Key: "key.pem"}
 				ap.Spec.Hosts = []string{"leak.example.com"}
 				ap.Spec.Login = &v1alpha1.LoginSpec{
-					UsersSecretRef:      v1alpha1.SecretKeyRef{Name: sec.Name, Key: "users"},
+					UsersSecretRef:      &v1alpha1.SecretKeyRef{Name: sec.Name, Key: "users"},
 					SigningKeySecretRef: v1alpha1.SecretRef{Name: "leak-signing"},
 				}
 			}

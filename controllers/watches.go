@@ -51,7 +51,13 @@ func referencedSecrets(ap *v1alpha1.AuthPolicy) []string {
 		names = append(names, ap.Spec.APIKeys.SecretRef.Name)
 	}
 	if l := ap.Spec.Login; l != nil {
-		names = append(names, l.UsersSecretRef.Name, l.SigningKeySecretRef.Name)
+		names = append(names, l.SigningKeySecretRef.Name)
+		if l.UsersSecretRef != nil {
+			names = append(names, l.UsersSecretRef.Name)
+		}
+		if o := l.OIDC; o != nil && o.ClientSecretRef != nil {
+			names = append(names, o.ClientSecretRef.Name)
+		}
 	}
 	slices.Sort(names)
 	return slices.Compact(names)

@@ -257,11 +257,80 @@ type CookieSpec struct {
 	SameSite SameSite `json:"sameSite,omitempty"`
 }
 
-// LoginSpec makes the policy sign people in and issue its own tokens.
+// OIDCSpec makes the policy an OpenID Connect relying party: people sign in at
+// the organisation's identity provider (authorization code flow with PKCE), and
+// the policy then issues its own tokens as after a password sign-in.
+// +kubebuilder:validation:XValidation:rule="!has(self.scopes) || self.scopes.all(s, !s.contains(' '))",message="a scope is one word: list each scope as its own item"
+type OIDCSpec struct {
+	// IssuerURL of the provider; its discovery document is read from
+	// <issuerURL>/.well-known/openid-configuration. https (http only to
+	// loopback, for tests).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://`
+	IssuerURL string `json:"issuerURL"`
+	// ClientID registered at the provider; ID tokens must carry it in aud.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	ClientID string `json:"clientID"`
+	// ClientSecretRef names the Secret key holding the client secret. Omit it
+	// for a public client (PKCE only).
+	// +optional
+	ClientSecretRef *SecretKeyRef `json:"clientSecretRef,omitempty"`
+	// Scopes asked for; default [openid, email, profile]. "openid" is always sent.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	// +listType=set
+	Scopes []string `json:"scopes,omitempty"`
+	// UsernameClaim is the ID token claim that becomes sub of the issued
+	// tokens; default sub. With email, email_verified must be true.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	UsernameClaim string `json:"usernameClaim,omitempty"`
+	// RolesClaim is the ID token claim (dotted path) whose values become the
+	// user's roles, carried in the policy's spec.rolesClaim; optional.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	RolesClaim string `json:"rolesClaim,omitempty"`
+	// AllowedValues: all must hold of the ID token's claims, as rules' claims do;
+	// a user for whom one fails is refused.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	AllowedValues []ClaimRequirement `json:"allowedValues,omitempty"`
+	// DisplayName names the provider's button on the sign-in page; default
+	// "Sign in with your identity provider".
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	DisplayName string `json:"displayName,omitempty"`
+	// MaxSessionAge: a session that began at the provider must sign in there
+	// again after this (default 24h), so a user removed at the provider loses
+	// access within it.
+	// +optional
+	MaxSessionAge *metav1.Duration `json:"maxSessionAge,omitempty"`
+	// RedirectURL is the callback registered at the provider,
+	// https://<host>/jwtgate/oidc/callback. Default: the callback on the host
+	// where the flow started. Required when every host is a wildcard.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://`
+	RedirectURL string `json:"redirectURL,omitempty"`
+}
+
+// LoginSpec makes the policy sign people in and issue its own tokens: with the
+// users Secret, an OpenID Connect provider, or both.
+// +kubebuilder:validation:XValidation:rule="has(self.usersSecretRef) || has(self.oidc)",message="set usersSecretRef, oidc, or both: people need a way to sign in"
 type LoginSpec struct {
 	// UsersSecretRef names the Secret key holding lines name:BCRYPT_HASH[:role,role].
-	// +required
-	UsersSecretRef SecretKeyRef `json:"usersSecretRef"`
+	// Optional when oidc is set.
+	// +optional
+	UsersSecretRef *SecretKeyRef `json:"usersSecretRef,omitempty"`
+	// OIDC signs people in at an OpenID Connect provider.
+	// +optional
+	OIDC *OIDCSpec `json:"oidc,omitempty"`
 	// SigningKeySecretRef names the Secret holding private.pem or jwks.json.
 	// +required
 	SigningKeySecretRef SecretRef `json:"signingKeySecretRef"`

@@ -38,7 +38,10 @@ const (
 	// ReasonHostNotAllowed: spec.hosts names a host the controller's
 	// --host-claims do not let this namespace claim.
 	ReasonHostNotAllowed = "HostNotAllowed"
-	ReasonInvalidSpec    = "InvalidSpec"
-	ReasonPerReplica     = "PerReplicaSessions"
-	ReasonSharedStore    = "SharedStore"
+	// ReasonOIDCDiscoveryFailed: the OpenID provider's discovery document (or
+	// its keys) could not be loaded; the message never quotes the response.
+	ReasonOIDCDiscoveryFailed = "OIDCDiscoveryFailed"
+	ReasonInvalidSpec         = "InvalidSpec"
+	ReasonPerReplica          = "PerReplicaSessions"
+	ReasonSharedStore         = "SharedStore"
 )

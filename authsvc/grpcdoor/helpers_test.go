@@ -76,7 +76,7 @@ func newStore(t testing.TB) *policy.Store {
 			Rules:         rules,
 			ForwardClaims: forward,
 			Login: &v1alpha1.LoginSpec{
-				UsersSecretRef:      v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
+				UsersSecretRef:      &v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
 				SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"},
 			},
 		},

@@ -123,7 +123,11 @@ func (pageAnswers) signedOut(x *exchange, ended bool) {
 		http.Redirect(x.w, x.r, SafeRedirect(rd, l.AllowedRedirectHosts), http.StatusSeeOther)
 		return
 	}
-	writePage(x.w, http.StatusOK, "message", pageData{Title: "Signed out", Host: x.host, Message: "You are signed out of " + x.host + ".", Link: LoginPath, LinkText: "Sign in again"}, nil)
+	d := pageData{Title: "Signed out", Host: x.host, Message: "You are signed out of " + x.host + ".", Link: LoginPath, LinkText: "Sign in again"}
+	if u := x.h.providerSignOutURL(x, x.ended); u != "" {
+		d.ProviderSignOut, d.ProviderButton = u, x.p.Login.OIDC.DisplayName
+	}
+	writePage(x.w, http.StatusOK, "message", d, nil)
 }
 
 // unavailablePage answers 503 with a page that asks to try again shortly.

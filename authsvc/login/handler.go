@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jwtgate/jwtgate/authsvc/oidc"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/session"
 )
@@ -60,6 +61,9 @@ type Options struct {
 	MaxConcurrentHashes int
 	// Limits slow repeated failures; the zero value means DefaultLimits.
 	Limits Limits
+	// Providers keep the discovery documents of the OpenID providers that
+	// policies sign people in at; nil: sign-in at a provider answers 503.
+	Providers *oidc.Providers
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -117,11 +121,13 @@ type exchange struct {
 	host string
 	ans  answers // HTML pages or JSON, chosen once from Accept
 	now  time.Time
+	// ended is the session a sign-out ended (its provider may be signed out of too).
+	ended session.Session
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case LoginPath, RefreshPath, LogoutPath, JWKSPath:
+	case LoginPath, RefreshPath, LogoutPath, JWKSPath, OIDCStartPath, OIDCCallbackPath:
 	default:
 		setPageHeaders(w.Header())
 		http.NotFound(w, r)
@@ -134,6 +140,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.URL.Path {
+	case OIDCStartPath, OIDCCallbackPath:
+		if x.p.Login.OIDC == nil {
+			setPageHeaders(w.Header())
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, "GET, HEAD")
+			return
+		}
+		if r.URL.Path == OIDCStartPath {
+			h.oidcStart(x)
+		} else {
+			h.oidcCallback(x)
+		}
 	case LoginPath:
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:

@@ -125,7 +125,7 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 				{Claim: "realm_access.roles", Header: "X-Auth-Roles"},
 			},
 			Login: &v1alpha1.LoginSpec{
-				UsersSecretRef:       v1alpha1.SecretKeyRef{Name: "shop-users", Key: "users"},
+				UsersSecretRef:       &v1alpha1.SecretKeyRef{Name: "shop-users", Key: "users"},
 				SigningKeySecretRef:  v1alpha1.SecretRef{Name: "shop-signing"},
 				AllowedRedirectHosts: []string{testHost, "*.shop.example.com"},
 				Revocation:           v1alpha1.RevocationStrict,

@@ -27,7 +27,7 @@ func (h *Handler) logout(x *exchange) {
 	}
 	ended := true
 	if token != "" {
-		ended = h.endSession(x, token)
+		x.ended, ended = h.endSession(x, token)
 	}
 	x.ans.signedOut(x, ended)
 }
@@ -35,7 +35,7 @@ func (h *Handler) logout(x *exchange) {
 // endSession ends the session of a refresh token (sign-out) and keeps the
 // record. It reports false when the session may still be alive because the
 // store could not be asked. An unknown token has nothing left to end.
-func (h *Handler) endSession(x *exchange, refreshToken string) bool {
+func (h *Handler) endSession(x *exchange, refreshToken string) (session.Session, bool) {
 	ctx := x.r.Context()
 	client := ClientAddr(x.r, h.o.TrustedProxies).String()
 	s, err := h.o.Sessions.EndByToken(ctx, x.p.Key, refreshToken)
@@ -43,11 +43,11 @@ func (h *Handler) endSession(x *exchange, refreshToken string) bool {
 	case err == nil:
 		h.log.Info("signed out", "policy", x.p.Key, "user", s.User, "session", s.ID)
 		h.record(ctx, session.Event{Kind: session.EventRevoked, Policy: x.p.Key, User: s.User, Session: s.ID, By: session.ByUser, Reason: "sign-out", Client: client})
-		return true
+		return s, true
 	case errors.Is(err, session.ErrInvalid):
-		return true
+		return session.Session{}, true
 	default:
 		h.log.Error("sign-out could not end the session: the session store is unavailable", "policy", x.p.Key, "client", client, "error", err)
-		return false
+		return session.Session{}, false
 	}
 }

@@ -28,18 +28,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		signins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jwtgate_signins_total",
-			Help: "Sign-ins and renewals by policy and result (success, failure, rate_limited, busy, refused, renewed, renew_failed, reused, unavailable).",
-		}, []string{"policy", "result"}),
+			Help: "Sign-ins and renewals by policy, result (success, failure, rate_limited, busy, refused, renewed, renew_failed, reused, unavailable; at a provider also state_invalid, provider_error, token_invalid, forbidden, provider_unreachable) and method (password, oidc).",
+		}, []string{"policy", "result", "method"}),
 	}
 	reg.MustRegister(m.signins)
 	return m
 }
 
-func (m *Metrics) count(policyKey, result string) {
+// count counts a result of the password form (and of renewals).
+func (m *Metrics) count(policyKey, result string) { m.countMethod(policyKey, result, MethodPassword) }
+
+func (m *Metrics) countMethod(policyKey, result, method string) {
 	if m == nil {
 		return
 	}
-	m.signins.WithLabelValues(policyKey, result).Inc()
+	m.signins.WithLabelValues(policyKey, result, method).Inc()
 }
 
 // Fail2banJSONRegex is the fail2ban failregex for jwtgate's JSON log

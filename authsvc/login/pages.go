@@ -21,6 +21,8 @@ label{display:block;font-weight:600;margin:1rem 0 .35rem}
 input{box-sizing:border-box;width:100%;padding:.6rem;font:inherit;border:1px solid #888;border-radius:.4rem;background:Field;color:FieldText}
 input:focus,button:focus{outline:3px solid #2563eb;outline-offset:2px}
 button{margin-top:1.5rem;width:100%;padding:.7rem;font:inherit;font-weight:600;border:0;border-radius:.4rem;background:#1d4ed8;color:#fff;cursor:pointer}
+a.button{display:block;box-sizing:border-box;margin-top:1.5rem;width:100%;padding:.7rem;text-align:center;font-weight:600;border:1px solid #1d4ed8;border-radius:.4rem;color:inherit;text-decoration:none}
+a.button:focus{outline:3px solid #2563eb;outline-offset:2px}
 .error{margin:0 0 1rem;padding:.6rem .75rem;border-radius:.4rem;background:#b91c1c22;border:1px solid #b91c1c}
 `
 
@@ -51,7 +53,7 @@ var pages = template.Must(template.New("").Parse(`
 <h1>Sign in</h1>
 <p class="host">to {{.Host}}</p>
 {{if .Error}}<p class="error" role="alert" id="form-error">{{.Error}}</p>{{end}}
-<form method="post" action="/jwtgate/login"{{if .Error}} aria-describedby="form-error"{{end}}>
+{{if .Form}}<form method="post" action="/jwtgate/login"{{if .Error}} aria-describedby="form-error"{{end}}>
 <input type="hidden" name="rd" value="{{.Redirect}}">
 <input type="hidden" name="jwtgate_csrf" value="{{.CSRF}}">
 <label for="username">User name</label>
@@ -59,13 +61,15 @@ var pages = template.Must(template.New("").Parse(`
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"{{if .Username}} autofocus{{end}}>
 <button type="submit">Sign in</button>
-</form>
+</form>{{end}}
+{{if .ProviderStart}}<a class="button" id="provider" href="{{.ProviderStart}}">{{.ProviderButton}}</a>{{end}}
 {{template "foot" .}}{{end}}
 
 {{define "message"}}{{template "head" .}}
 <h1>{{.Title}}</h1>
 <p>{{.Message}}</p>
 {{if .SignOut}}<form method="post" action="/jwtgate/logout"><input type="hidden" name="rd" value="{{.Redirect}}"><button type="submit">Sign out</button></form>{{end}}
+{{if .ProviderSignOut}}<a class="button" id="provider-signout" href="{{.ProviderSignOut}}">Also sign out of {{.ProviderButton}}</a>{{end}}
 {{if .Link}}<p><a href="{{.Link}}">{{.LinkText}}</a></p>{{end}}
 {{template "foot" .}}{{end}}
 `))
@@ -82,6 +86,11 @@ type pageData struct {
 	SignOut  bool
 	Link     string
 	LinkText string
+	// Form shows the password form (the policy has a users Secret).
+	Form bool
+	// ProviderButton names the OpenID provider (displayName); ProviderStart
+	// starts a sign-in there, ProviderSignOut signs out there.
+	ProviderButton, ProviderStart, ProviderSignOut string
 }
 
 // writePage renders a page with the headers every page carries. formTargets are

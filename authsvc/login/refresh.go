@@ -54,15 +54,25 @@ func (h *Handler) renew(x *exchange, refreshToken string) (access, refresh strin
 		h.o.Metrics.count(x.p.Key, ResultRenewFailed)
 		return "", "", s, err
 	}
-	u, ok := x.p.Login.Users.Lookup(s.User)
+	roles := s.Roles
 	var ended string
-	switch {
-	case !ok:
-		ended = "user no longer in the users file"
-	case s.PastMaxLifetime(x.now):
-		ended = "session older than sessionMaxLifetime"
-	case s.Credential != "" && s.Credential != u.Fingerprint():
-		ended = "password changed in the users file"
+	if s.Origin.Method == MethodOIDC {
+		// A session from the provider: its roles were mapped at sign-in, and it
+		// lasts at most maxSessionAge (its MaxLifetime) before the provider is
+		// asked again.
+		ended = oidcSessionGone(x.p, s, x.now)
+	} else {
+		u, ok := x.p.Login.Users.Lookup(s.User)
+		switch {
+		case !ok:
+			ended = "user no longer in the users file"
+		case s.PastMaxLifetime(x.now):
+			ended = "session older than sessionMaxLifetime"
+		case s.Credential != "" && s.Credential != u.Fingerprint():
+			ended = "password changed in the users file"
+		default:
+			roles = u.Roles
+		}
 	}
 	if ended != "" {
 		h.o.Metrics.count(x.p.Key, ResultRenewFailed)
@@ -75,12 +85,20 @@ func (h *Handler) renew(x *exchange, refreshToken string) (access, refresh strin
 		h.record(ctx, session.Event{Kind: session.EventRevoked, Policy: x.p.Key, User: s.User, Session: s.ID, By: session.BySystem, Reason: ended, Client: client})
 		return "", "", s, session.ErrInvalid
 	}
-	access, err = issueAccess(x.p, s, u.Roles, x.now)
+	access, err = issueAccess(x.p, s, roles, x.now)
 	if err != nil {
 		h.log.Error("cannot sign an access token", "policy", x.p.Key, "error", err)
 		return "", "", s, err
 	}
-	h.o.Metrics.count(x.p.Key, ResultRenewed)
+	h.o.Metrics.countMethod(x.p.Key, ResultRenewed, methodOf(s))
 	h.record(ctx, session.Event{Kind: session.EventRefreshed, Policy: x.p.Key, User: s.User, Session: s.ID, By: session.ByUser, Client: client, Expires: s.Expires})
 	return access, refresh, s, nil
+}
+
+// methodOf is the sign-in method a session began with.
+func methodOf(s session.Session) string {
+	if s.Origin.Method != "" {
+		return s.Origin.Method
+	}
+	return MethodPassword
 }

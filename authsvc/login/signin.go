@@ -37,6 +37,12 @@ func (h *Handler) loginPage(x *exchange) {
 		}
 		clearTokenCookies(x.w, l)
 	}
+	if l.OIDC != nil && l.Users == nil && x.r.Method == http.MethodGet {
+		// Only the provider signs people in here: straight there.
+		setPageHeaders(x.w.Header())
+		http.Redirect(x.w, x.r, oidcStartURL(rd), http.StatusFound)
+		return
+	}
 	h.showForm(x, http.StatusOK, rd, "", "")
 }
 
@@ -47,7 +53,11 @@ func (h *Handler) showForm(x *exchange, status int, rd, username, message string
 		writePage(x.w, http.StatusInternalServerError, "message", pageData{Title: "Error", Message: "The sign-in form is unavailable."}, nil)
 		return
 	}
-	writePage(x.w, status, "login", pageData{Title: "Sign in", Host: x.host, Error: message, Redirect: rd, CSRF: token, Username: username}, x.p.Login.AllowedRedirectHosts)
+	d := pageData{Title: "Sign in", Host: x.host, Error: message, Redirect: rd, CSRF: token, Username: username, Form: x.p.Login.Users != nil}
+	if o := x.p.Login.OIDC; o != nil {
+		d.ProviderButton, d.ProviderStart = o.DisplayName, oidcStartURL(rd)
+	}
+	writePage(x.w, status, "login", d, x.p.Login.AllowedRedirectHosts)
 }
 
 // signIn checks the credentials of a POST and, when they are right, starts a
@@ -105,8 +115,8 @@ func (h *Handler) startSession(x *exchange, user *users.User) (access, refresh s
 		return "", "", false
 	}
 	h.o.Metrics.count(x.p.Key, ResultSuccess)
-	h.log.Info("signed in", "policy", x.p.Key, "client", client, "user", user.Name, "session", s.ID)
-	h.record(ctx, session.Event{Kind: session.EventIssued, Policy: x.p.Key, User: user.Name, Session: s.ID, By: session.ByUser, Client: client, Expires: s.Expires})
+	h.log.Info("signed in", "policy", x.p.Key, "client", client, "user", user.Name, "session", s.ID, "signin_method", MethodPassword)
+	h.record(ctx, session.Event{Kind: session.EventIssued, Policy: x.p.Key, User: user.Name, Session: s.ID, By: session.ByUser, Client: client, Expires: s.Expires, Method: MethodPassword})
 	return access, refresh, true
 }
 

@@ -1,9 +1,6 @@
 package policy
 
 import (
-	"crypto/hkdf"
-	"crypto/sha256"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,7 +10,6 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
@@ -108,6 +104,8 @@ type Login struct {
 	Signer               keys.Signer
 	VerifyKeys           []keys.Key // public keys published at /jwtgate/jwks.json
 	Users                *users.Table
+	// OIDC is set when people may sign in at an OpenID provider.
+	OIDC *OIDC
 	// CSRFKey signs the sign-in form's CSRF tokens. It is derived from the
 	// signing key, so every replica accepts the same forms without another
 	// shared secret, and a new signing key (even under the same kid) makes a
@@ -477,12 +475,21 @@ func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, s
 	if len(l.AllowedRedirectHosts) > 0 {
 		out.AllowedRedirectHosts = compileHostsField(l.AllowedRedirectHosts, "spec.login.allowedRedirectHosts", errs)
 	}
-	if data, ok := secrets.key("spec.login.usersSecretRef", l.UsersSecretRef); ok {
-		t, lineErrs := users.Parse(data)
-		for _, le := range lineErrs {
-			errs.add("spec.login.usersSecretRef", v1alpha1.ReasonUsersInvalid, "secret %s/%s key %q %s", p.Namespace, l.UsersSecretRef.Name, l.UsersSecretRef.Key, le.Error())
+	if l.UsersSecretRef == nil && l.OIDC == nil {
+		errs.add("spec.login", v1alpha1.ReasonInvalidSpec, "set usersSecretRef, oidc, or both: people need a way to sign in")
+	}
+	if ref := l.UsersSecretRef; ref != nil {
+		if data, ok := secrets.key("spec.login.usersSecretRef", *ref); ok {
+			t, lineErrs := users.Parse(data)
+			for _, le := range lineErrs {
+				errs.add("spec.login.usersSecretRef", v1alpha1.ReasonUsersInvalid, "secret %s/%s key %q %s", p.Namespace, ref.Name, ref.Key, le.Error())
+			}
+			out.Users = t
 		}
-		out.Users = t
+	}
+	if l.OIDC != nil {
+		out.OIDC = compileOIDC(p, spec, out, secrets, errs)
+		out.OIDC.users = func(name string) bool { _, ok := out.Users.Lookup(name); return ok }
 	}
 	name := l.SigningKeySecretRef.Name
 	sec, ok := secrets.secrets[name]
@@ -502,13 +509,19 @@ func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, s
 		errs.add("spec.login.signingKeySecretRef", reason, "%s", msg)
 		return out
 	}
-	csrf, err := deriveCSRFKey(signer)
+	csrf, err := deriveKey(signer, "jwtgate sign-in form CSRF v1")
 	if err != nil {
 		errs.add("spec.login.signingKeySecretRef", v1alpha1.ReasonSigningKeyInvalid, "secret %s/%s: %v", p.Namespace, name, err)
 		return out
 	}
 	out.Signer, out.VerifyKeys, out.CSRFKey = signer, verify, csrf
 	p.trusts = append(p.trusts, trust{field: "spec.login.signingKeySecretRef", secret: name, sum: secretSum(sec), kind: trustSigning})
+	if out.OIDC != nil {
+		// The flow cookie's key, derived apart from the CSRF key.
+		if out.OIDC.FlowKey, err = deriveKey(signer, "jwtgate oidc flow cookie v1"); err != nil {
+			errs.add("spec.login.signingKeySecretRef", v1alpha1.ReasonSigningKeyInvalid, "secret %s/%s: %v", p.Namespace, name, err)
+		}
+	}
 	return out
 }
 
@@ -566,20 +579,6 @@ func secretData(s *corev1.Secret) map[string][]byte {
 		out[k] = []byte(v)
 	}
 	return out
-}
-
-// deriveCSRFKey derives the key of the sign-in form's CSRF tokens from the
-// private signing key with HKDF.
-func deriveCSRFKey(s keys.Signer) ([]byte, error) {
-	var raw any
-	if err := jwk.Export(s.Key, &raw); err != nil {
-		return nil, fmt.Errorf("reading the signing key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(raw)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the signing key: %w", err)
-	}
-	return hkdf.Key(sha256.New, der, nil, "jwtgate sign-in form CSRF v1", 32)
 }
 
 // RemoteURLs are the jwksURLs whose key sets the policy uses.

@@ -74,15 +74,15 @@ func TestCompileProblems(t *testing.T) {
 		}, "spec", v1alpha1.ReasonInvalidSpec, "set jwt, login, or both"},
 		{"login without hosts", func(ap *v1alpha1.AuthPolicy, _ map[string]*corev1.Secret) {
 			ap.Spec.Hosts = nil
-			ap.Spec.Login = &v1alpha1.LoginSpec{UsersSecretRef: v1alpha1.SecretKeyRef{Name: "u", Key: "users"}, SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"}}
+			ap.Spec.Login = &v1alpha1.LoginSpec{UsersSecretRef: &v1alpha1.SecretKeyRef{Name: "u", Key: "users"}, SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"}}
 		}, "spec.hosts", v1alpha1.ReasonInvalidSpec, "login requires hosts"},
 		{"missing signing secret", func(ap *v1alpha1.AuthPolicy, s map[string]*corev1.Secret) {
 			s["u"] = secret("shop", "u", map[string][]byte{"users": []byte("")})
-			ap.Spec.Login = &v1alpha1.LoginSpec{UsersSecretRef: v1alpha1.SecretKeyRef{Name: "u", Key: "users"}, SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"}}
+			ap.Spec.Login = &v1alpha1.LoginSpec{UsersSecretRef: &v1alpha1.SecretKeyRef{Name: "u", Key: "users"}, SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"}}
 		}, "spec.login.signingKeySecretRef", v1alpha1.ReasonSigningKeyMissing, "jwtgate keygen --alg ES256 --namespace shop --name sign | kubectl apply -f -"},
 		{"plaintext password", func(ap *v1alpha1.AuthPolicy, s map[string]*corev1.Secret) {
 			s["u"] = secret("shop", "u", map[string][]byte{"users": []byte("# users\nalice:secret:admin\n")})
-			ap.Spec.Login = &v1alpha1.LoginSpec{UsersSecretRef: v1alpha1.SecretKeyRef{Name: "u", Key: "users"}, SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"}}
+			ap.Spec.Login = &v1alpha1.LoginSpec{UsersSecretRef: &v1alpha1.SecretKeyRef{Name: "u", Key: "users"}, SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"}}
 		}, "spec.login.usersSecretRef", v1alpha1.ReasonUsersInvalid, "line 2"},
 	}
 	for _, tc := range tests {

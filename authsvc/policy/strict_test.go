@@ -33,7 +33,7 @@ func TestStrictRevocation(t *testing.T) {
 	secrets["sign"] = secret("shop", "sign", map[string][]byte{"private.pem": pemBytes})
 	secrets["users"] = secret("shop", "users", map[string][]byte{"users": nil})
 	ap.Spec.Login = &v1alpha1.LoginSpec{
-		UsersSecretRef:      v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
+		UsersSecretRef:      &v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
 		SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"},
 		Revocation:          v1alpha1.RevocationStrict,
 	}
@@ -80,7 +80,7 @@ func TestCSRFKeyFollowsSigningKey(t *testing.T) {
 		secrets["sign"] = secret("shop", "sign", map[string][]byte{"private.pem": pemBytes})
 		secrets["users"] = secret("shop", "users", map[string][]byte{"users": nil})
 		ap.Spec.Login = &v1alpha1.LoginSpec{
-			UsersSecretRef:      v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
+			UsersSecretRef:      &v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
 			SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"},
 		}
 		return mustCompile(t, ap, secrets)

@@ -76,7 +76,7 @@ func TestCompileWarnsAboutMixedBcryptCosts(t *testing.T) {
 		ap.Spec.Rules = nil
 		secrets["u"] = secret("shop", "u", map[string][]byte{"users": []byte(tc.users)})
 		secrets["sign"] = secret("shop", "sign", map[string][]byte{"private.pem": signing})
-		ap.Spec.Login = &v1alpha1.LoginSpec{UsersSecretRef: v1alpha1.SecretKeyRef{Name: "u", Key: "users"}, SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"}}
+		ap.Spec.Login = &v1alpha1.LoginSpec{UsersSecretRef: &v1alpha1.SecretKeyRef{Name: "u", Key: "users"}, SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"}}
 		p := mustCompile(t, ap, secrets)
 		var found bool
 		for _, w := range p.Warnings {

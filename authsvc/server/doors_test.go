@@ -63,7 +63,7 @@ func newDoorFixture(t testing.TB) *doorFixture {
 					Keys:       []v1alpha1.KeySource{{SecretRef: &v1alpha1.SecretKeyRef{Name: "keys", Key: "pub.pem"}}},
 				},
 				Login: &v1alpha1.LoginSpec{
-					UsersSecretRef:       v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
+					UsersSecretRef:       &v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
 					SigningKeySecretRef:  v1alpha1.SecretRef{Name: "sign"},
 					Cookie:               &v1alpha1.CookieSpec{Secure: secure},
 					AllowedRedirectHosts: redirectHosts,

@@ -37,7 +37,10 @@ type Memory struct {
 	byToken   map[tokenHash]*memSession
 	byUser    map[userKey][]*memSession // oldest first
 	lastSweep time.Time
+	once      map[onceKey]time.Time // used single-use values, until they expire
 }
+
+type onceKey struct{ policy, value string }
 
 type userKey struct{ policy, user string }
 
@@ -76,6 +79,7 @@ func (m *Memory) initLocked() {
 		m.byID = map[string]*memSession{}
 		m.byToken = map[tokenHash]*memSession{}
 		m.byUser = map[userKey][]*memSession{}
+		m.once = map[onceKey]time.Time{}
 	}
 }
 
@@ -115,7 +119,7 @@ func (m *Memory) Create(_ context.Context, n New) (Session, string, error) {
 	ms := &memSession{s: Session{
 		ID: id, Policy: n.Policy, User: n.User, Roles: slices.Clone(n.Roles), TTL: n.TTL,
 		Created: now, Expires: now.Add(n.TTL),
-		MaxLifetime: n.MaxLifetime, Credential: n.Credential,
+		MaxLifetime: n.MaxLifetime, Credential: n.Credential, Origin: n.Origin,
 	}}
 	h := hashToken(token)
 	ms.current = []tokenHash{h}
@@ -267,6 +271,11 @@ func (m *Memory) maybeSweepLocked(now time.Time, force bool) {
 		return
 	}
 	m.lastSweep = now
+	for k, until := range m.once {
+		if !now.Before(until) {
+			delete(m.once, k)
+		}
+	}
 	for _, ms := range m.byID {
 		if !now.Before(ms.s.Expires) {
 			m.removeLocked(ms)
@@ -298,4 +307,31 @@ func (ms *memSession) copy() Session {
 	s := ms.s
 	s.Roles = slices.Clone(s.Roles)
 	return s
+}
+
+var _ OnceStore = (*Memory)(nil)
+
+// UseOnce implements OnceStore. The values held are bounded as the sessions are.
+func (m *Memory) UseOnce(_ context.Context, policy, value string, until time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.initLocked()
+	now := m.now()
+	m.maybeSweepLocked(now, false)
+	k := onceKey{policy, value}
+	if u, ok := m.once[k]; ok && now.Before(u) {
+		return false, nil
+	}
+	max := m.MaxSessions
+	if max <= 0 {
+		max = DefaultMaxSessions
+	}
+	if len(m.once) >= max {
+		m.maybeSweepLocked(now, true)
+		if len(m.once) >= max {
+			return false, ErrFull
+		}
+	}
+	m.once[k] = until
+	return true, nil
 }

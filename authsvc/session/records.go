@@ -50,6 +50,12 @@ type Event struct {
 	Client  string    `json:"client,omitempty"`  // client address, when known
 	Expires time.Time `json:"expires,omitzero"`  // end of the refresh token issued, for issued and refreshed
 	Count   int       `json:"count,omitempty"`   // sessions ended, for a revocation of every session
+	// Method is how the session began: password or oidc (signin_method).
+	Method string `json:"signin_method,omitempty"`
+	// ProviderSub and ProviderSID are the OpenID provider's sub and sid of a
+	// session that began there.
+	ProviderSub string `json:"provider_sub,omitempty"`
+	ProviderSID string `json:"provider_sid,omitempty"`
 }
 
 // SessionRecord is what /admin/tokens says about one session.
@@ -65,6 +71,11 @@ type SessionRecord struct {
 	Ended     time.Time `json:"ended,omitzero"`
 	EndedBy   string    `json:"ended_by,omitempty"`
 	EndReason string    `json:"end_reason,omitempty"`
+	// Method, ProviderSub and ProviderSID: how the session began (password
+	// or oidc) and, at a provider, its sub and sid.
+	Method      string `json:"signin_method,omitempty"`
+	ProviderSub string `json:"provider_sub,omitempty"`
+	ProviderSID string `json:"provider_sid,omitempty"`
 }
 
 // UserRecord is the record of one user of one policy: sessions newest first,
@@ -111,6 +122,9 @@ func LogEvent(ctx context.Context, log *slog.Logger, e Event) {
 	add("by", e.By)
 	add("reason", e.Reason)
 	add("client", e.Client)
+	add("signin_method", e.Method)
+	add("provider_sub", e.ProviderSub)
+	add("provider_sid", e.ProviderSID)
 	if !e.Expires.IsZero() {
 		attrs = append(attrs, slog.Time("expires", e.Expires))
 	}
@@ -152,6 +166,7 @@ func BuildUserRecord(policy, user string, live []Session, events []Event, now ti
 			r := get(e.Session)
 			r.Issued, r.Client, r.LastUsed = e.Time, e.Client, e.Time
 			r.Expires = e.Expires
+			r.Method, r.ProviderSub, r.ProviderSID = e.Method, e.ProviderSub, e.ProviderSID
 		case EventRefreshed:
 			if e.Session == "" {
 				continue
@@ -188,6 +203,9 @@ func BuildUserRecord(policy, user string, live []Session, events []Event, now ti
 		}
 		r.Expires = s.Expires
 		r.Alive = now.Before(s.Expires)
+		if s.Origin.Method != "" {
+			r.Method, r.ProviderSub, r.ProviderSID = s.Origin.Method, s.Origin.Subject, s.Origin.SID
+		}
 		r.Ended, r.EndedBy, r.EndReason = time.Time{}, "", ""
 	}
 	out := UserRecord{Policy: policy, User: user, Sessions: []SessionRecord{}, Events: events}

@@ -51,6 +51,30 @@ type New struct {
 	// (users.User.Fingerprint; never the password hash itself): when the
 	// user's current one differs, renewal ends the session.
 	Credential string
+	// Origin says where the session began; zero for a password sign-in.
+	Origin Origin
+}
+
+// Origin says how a session began when it was not at the password form.
+type Origin struct {
+	// Method is "oidc" for a session from an OpenID provider; "" is a password sign-in.
+	Method string `json:"method,omitempty"`
+	// Subject and SID are the provider's sub and sid claims, for the records.
+	Subject string `json:"provider_sub,omitempty"`
+	SID     string `json:"provider_sid,omitempty"`
+	// IDToken is the provider's ID token: the id_token_hint of RP-initiated logout.
+	IDToken string `json:"id_token,omitempty"`
+}
+
+// MethodOIDC is Origin.Method of a session from an OpenID provider.
+const MethodOIDC = "oidc"
+
+// OnceStore records single-use values (the state of an OpenID sign-in) so
+// that each is accepted once across every replica sharing the store.
+type OnceStore interface {
+	// UseOnce records value for policy until until; it reports false when the
+	// value was recorded before (a replay). Errors wrap ErrUnavailable.
+	UseOnce(ctx context.Context, policy, value string, until time.Time) (bool, error)
 }
 
 // Session is the record of one sign-in. Values returned by a Store are copies.
@@ -67,6 +91,7 @@ type Session struct {
 
 	MaxLifetime time.Duration // see New; 0: none
 	Credential  string        // see New; "": not recorded
+	Origin      Origin
 }
 
 // PastMaxLifetime reports whether the session may no longer be renewed at now.

@@ -174,15 +174,11 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 		}
 		leader = el
 	}
-	remotes, err := newRemotes(ctx, store, log, common.outboundProxy)
-	if err != nil {
-		return err
-	}
 	rec := &controllers.AuthPolicyReconciler{
 		Client:         mgr.GetClient(),
 		SecretReader:   mgr.GetAPIReader(),
 		Store:          store,
-		Remotes:        remotes,
+		Remotes:        svc.remotes,
 		TokenCache:     cache,
 		Recorder:       mgr.GetEventRecorder("jwtgate-controller"),
 		Replicas:       cf.replicas,

@@ -116,18 +116,19 @@ func runServe(args []string) error {
 	defer stop()
 
 	store := newStore()
-	remotes, err := newRemotes(ctx, store, log, common.outboundProxy)
-	if err != nil {
-		return err
-	}
 	var cache *policy.TokenCache
 	if common.cacheSize > 0 {
 		cache = policy.NewTokenCache(common.cacheSize)
 	}
+	svc, err := newDecisionService(ctx, store, common, log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
 	loader := &standalone.Loader{
 		Paths:    paths,
 		StateDir: *stateDir,
-		Remotes:  remotes,
+		Remotes:  svc.remotes,
 		Cache:    cache,
 		Store:    store,
 		Log:      log,
@@ -150,12 +151,6 @@ func runServe(args []string) error {
 		return fmt.Errorf("watching %v: %w", paths, err)
 	}
 	go watcher.Run(ctx, func() { reload() })
-
-	svc, err := newDecisionService(ctx, store, common, log)
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
 
 	return serveAll(ctx, log, common, svc)
 }

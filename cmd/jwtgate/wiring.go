@@ -22,6 +22,8 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/grpcdoor"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/login"
+	"github.com/jwtgate/jwtgate/authsvc/oidc"
+	"github.com/jwtgate/jwtgate/authsvc/outbound"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
 	"github.com/jwtgate/jwtgate/authsvc/session"
@@ -39,6 +41,10 @@ type decisionService struct {
 	close     func()
 	// grpc is the Envoy ext_authz gRPC door, when --grpc-bind-address is on.
 	grpc *grpcListener
+	// remotes fetch jwksURL key sets and the OpenID providers' keys;
+	// providers keep the providers' discovery documents.
+	remotes   *keys.Remotes
+	providers *oidc.Providers
 }
 
 // Close releases the session store.
@@ -63,6 +69,10 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		log.Warn(warning)
 	}
 	svc := &decisionService{}
+	svc.remotes, svc.providers, err = newOutbound(ctx, store, log, common)
+	if err != nil {
+		return nil, err
+	}
 	var records session.Records
 	if redisURL != "" {
 		rs, err := redisstore.New(ctx, redisstore.Options{URL: redisURL, PasswordFile: common.redisPasswordFile, Logger: log})
@@ -83,6 +93,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		Metrics:        login.NewMetrics(common.metricsRegisterer()),
 		Log:            log,
 		TrustedProxies: proxies,
+		Providers:      svc.providers,
 	})
 	// The cost of the stand-in comparison for unknown users follows the users
 	// files, so it is worked out again when they change.
@@ -333,20 +344,37 @@ func newStore() *policy.Store {
 	return s
 }
 
-// newRemotes fetches jwksURL key sets for the policies of store, and stops
-// fetching a URL once no published policy lists it.
-// Their requests go through the guarded outbound client, through proxy when
-// --outbound-proxy names one.
-func newRemotes(ctx context.Context, store *policy.Store, log *slog.Logger, proxy string) (*keys.Remotes, error) {
-	opts := keys.RemoteOptions{Logger: log, Metrics: keys.NewMetrics(metricsRegistry)}
+// newOutbound fetches, in the background, the jwksURL key sets and the
+// OpenID providers' discovery documents and keys for the policies of store,
+// and stops fetching what no published policy uses any more. Every request
+// goes through the guarded outbound client (authsvc/outbound), through proxy
+// when --outbound-proxy names one.
+func newOutbound(ctx context.Context, store *policy.Store, log *slog.Logger, common commonFlags) (*keys.Remotes, *oidc.Providers, error) {
+	proxy := common.outboundProxy
+	opts := keys.RemoteOptions{Logger: log, Metrics: keys.NewMetrics(common.metricsRegisterer())}
 	if proxy != "" {
 		u, err := url.Parse(proxy)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("--outbound-proxy %q: write it as http://HOST:PORT or https://HOST:PORT", proxy)
+			return nil, nil, fmt.Errorf("--outbound-proxy %q: write it as http://HOST:PORT or https://HOST:PORT", proxy)
 		}
 		opts.Proxy = u
 	}
 	remotes := keys.NewRemotes(ctx, opts)
-	store.OnChange(func(s *policy.Snapshot) { remotes.Retain(s.RemoteURLs()) })
-	return remotes, nil
+	providers := oidc.NewProviders(ctx, oidc.Options{Remotes: remotes, Logger: log,
+		Client: outbound.NewClient(outbound.Options{Timeout: oidc.DefaultTimeout, Proxy: opts.Proxy, CheckRedirect: oidc.CheckRedirect})})
+	store.OnChange(func(s *policy.Snapshot) {
+		issuers := map[string]bool{}
+		for _, p := range s.Policies() {
+			if p.Login != nil && p.Login.OIDC != nil {
+				issuers[p.Login.OIDC.IssuerURL] = true
+			}
+		}
+		providers.Retain(issuers)
+		inUse := s.RemoteURLs()
+		for u := range providers.JWKSURLs() {
+			inUse[u] = true
+		}
+		remotes.Retain(inUse)
+	})
+	return remotes, providers, nil
 }

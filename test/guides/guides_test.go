@@ -269,7 +269,7 @@ func startJwtgate(t *testing.T) *jwtgate {
 			Rules:         []v1alpha1.Rule{{Path: "/admin", Roles: []string{"admin"}}},
 			ForwardClaims: []v1alpha1.ForwardClaim{{Claim: "sub", Header: "X-Auth-User"}, {Claim: "roles", Header: "X-Auth-Roles"}},
 			Login: &v1alpha1.LoginSpec{
-				UsersSecretRef:      v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
+				UsersSecretRef:      &v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
 				SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"},
 			},
 		},

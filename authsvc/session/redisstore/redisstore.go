@@ -301,13 +301,14 @@ type meta struct {
 	Created time.Time     `json:"created"`
 	// Written by jwtgate versions that end sessions on these; absent in older
 	// records (then: no limit, no credential check).
-	MaxLifetime time.Duration `json:"max_lifetime,omitempty"`
-	Credential  string        `json:"credential,omitempty"`
+	MaxLifetime time.Duration  `json:"max_lifetime,omitempty"`
+	Credential  string         `json:"credential,omitempty"`
+	Origin      session.Origin `json:"origin,omitzero"`
 }
 
 func (m meta) session() session.Session {
 	return session.Session{ID: m.ID, Policy: m.Policy, User: m.User, Roles: m.Roles, TTL: m.TTL, Created: m.Created,
-		MaxLifetime: m.MaxLifetime, Credential: m.Credential}
+		MaxLifetime: m.MaxLifetime, Credential: m.Credential, Origin: m.Origin}
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -342,7 +343,7 @@ func (s *Store) Create(ctx context.Context, n session.New) (session.Session, str
 		return session.Session{}, "", err
 	}
 	now := s.now()
-	m := meta{ID: id, Policy: n.Policy, User: n.User, Roles: n.Roles, TTL: n.TTL, Created: now, MaxLifetime: n.MaxLifetime, Credential: n.Credential}
+	m := meta{ID: id, Policy: n.Policy, User: n.User, Roles: n.Roles, TTL: n.TTL, Created: now, MaxLifetime: n.MaxLifetime, Credential: n.Credential, Origin: n.Origin}
 	mj, err := json.Marshal(m)
 	if err != nil {
 		return session.Session{}, "", err
@@ -545,4 +546,23 @@ func redactErr(err error, raw string) error {
 		return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
 	}
 	return err
+}
+
+var _ session.OnceStore = (*Store)(nil)
+
+// UseOnce implements session.OnceStore with SET NX: the first replica to
+// record a value wins, every later use (on any replica) is refused. Only a
+// hash of the value is stored.
+func (s *Store) UseOnce(ctx context.Context, policy, value string, until time.Time) (bool, error) {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	ttl := until.Sub(s.now())
+	if ttl < time.Millisecond {
+		ttl = time.Millisecond
+	}
+	ok, err := s.rdb.SetNX(ctx, s.prefix(policy)+"once:"+tokenHash(value), "1", ttl).Result()
+	if err != nil {
+		return false, s.fail("use-once", err)
+	}
+	return ok, nil
 }

@@ -1,0 +1,75 @@
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func TestDiscoveryKeepsLastGood(t *testing.T) {
+	var mode atomic.Value
+	mode.Store("ok")
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		switch mode.Load() {
+		case "ok":
+			json.NewEncoder(w).Encode(Discovery{Issuer: srv.URL, AuthorizationEndpoint: srv.URL + "/auth", TokenEndpoint: srv.URL + "/token", JWKSURI: srv.URL + "/jwks", EndSessionEndpoint: srv.URL + "/logout"})
+		case "down":
+			http.Error(w, "SECRET-BODY", http.StatusBadGateway)
+		case "garbage":
+			w.Write([]byte("<html>SECRET-BODY</html>"))
+		case "other issuer":
+			json.NewEncoder(w).Encode(Discovery{Issuer: "https://evil.example", AuthorizationEndpoint: srv.URL + "/auth", TokenEndpoint: srv.URL + "/token", JWKSURI: srv.URL + "/jwks"})
+		case "no pkce":
+			json.NewEncoder(w).Encode(Discovery{Issuer: srv.URL, AuthorizationEndpoint: srv.URL + "/auth", TokenEndpoint: srv.URL + "/token", JWKSURI: srv.URL + "/jwks", CodeChallengeMethods: []string{"plain"}})
+		}
+	}))
+	defer srv.Close()
+	changes := atomic.Int32{}
+	ps := NewProviders(context.Background(), Options{Logger: slog.New(slog.DiscardHandler), OnChange: func(string) { changes.Add(1) }})
+	p := &Provider{issuer: srv.URL, opts: ps.opts}
+	if p.Discovery() != nil || p.Err() == nil {
+		t.Fatal("a provider never fetched has a document or no error")
+	}
+	for _, m := range []string{"down", "garbage", "other issuer", "no pkce"} {
+		mode.Store(m)
+		if err := p.Refresh(context.Background()); err == nil {
+			t.Fatalf("%s: accepted", m)
+		} else if strings.Contains(err.Error(), "SECRET-BODY") {
+			t.Fatalf("%s: the error quotes the body: %v", m, err)
+		}
+		if p.Discovery() != nil {
+			t.Fatalf("%s: a document was kept", m)
+		}
+	}
+	mode.Store("ok")
+	if err := p.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d := p.Discovery()
+	if d == nil || d.TokenEndpoint != srv.URL+"/token" || d.EndSessionEndpoint == "" || p.Err() != nil {
+		t.Fatalf("document %+v, err %v", d, p.Err())
+	}
+	mode.Store("down")
+	if err := p.Refresh(context.Background()); err == nil {
+		t.Fatal("accepted a failing provider")
+	}
+	if p.Discovery() != d {
+		t.Fatal("the last good document was dropped when the provider failed")
+	}
+	if p.Err() == nil {
+		t.Fatal("the failure is not reported")
+	}
+	if changes.Load() < 2 {
+		t.Fatalf("OnChange called %d times, want the recovery and the failure", changes.Load())
+	}
+}
