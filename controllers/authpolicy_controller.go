@@ -63,6 +63,10 @@ type AuthPolicyReconciler struct {
 	Replicas int
 	// SharedSessions is true when sessions live in a store all replicas share.
 	SharedSessions bool
+	// Proxy, when set (--proxy-check), holds the findings about the proxy
+	// objects that point at each policy; status shows them (ProxyConfigured,
+	// status.proxyFindings). Nil: status has neither.
+	Proxy *ProxyChecker
 	// JWKSWait is how long a reconcile waits for a jwksURL's first fetch before
 	// reporting JWKSUnreachable. Default DefaultJWKSWait.
 	JWKSWait time.Duration
@@ -135,6 +139,7 @@ func (r *AuthPolicyReconciler) reconcileNormal(ctx context.Context, ap *v1alpha1
 	// From here on, status describes this generation.
 	ap.Status.ObservedGeneration = ap.Generation
 	r.setSessionsCondition(ap)
+	r.setProxyCondition(ap)
 	if out.Serving == nil || !slices.Equal(out.HostsBefore, out.Serving.Hosts) {
 		r.requeueHostNeighbours(ctx, key, append(slices.Clone(out.HostsBefore), hostsOf(out.Serving)...))
 	}

@@ -43,6 +43,7 @@ import (
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
+	"github.com/jwtgate/jwtgate/authsvc/proxycheck"
 	"github.com/jwtgate/jwtgate/authsvc/server"
 	"github.com/jwtgate/jwtgate/controllers"
 )
@@ -135,7 +136,10 @@ type replica struct {
 	reg   *prometheus.Registry // the replica's metrics, as the process registry holds them in production
 	mux   http.Handler
 	probe *controllers.APIServerProbe // when replicaOptions.probeInterval is set
-	elect *controllers.LeaderElector  // when replicaOptions.leaderElect is set
+	proxy *controllers.ProxyChecker   // when replicaOptions.proxyCheck is set
+	// recorded counts the events the proxy checker recorded, by reason.
+	recorded *countingRecorder
+	elect    *controllers.LeaderElector // when replicaOptions.leaderElect is set
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -159,6 +163,13 @@ type replicaOptions struct {
 	probeLog      *slog.Logger
 	healthAddr    string
 	hostClaims    string // --host-claims
+
+	// --proxy-check: the checker runs when proxyCheck is set, looking for
+	// CRDs every proxyInterval (default 200 ms), counting what it records in
+	// recorded and logging to proxyLog.
+	proxyCheck    bool
+	proxyInterval time.Duration
+	proxyLog      logr.Logger
 }
 
 // startReplica starts a manager watching ns, wired as `jwtgate controller` wires it.
@@ -234,6 +245,22 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 		Replicas:     o.replicas,
 		Leader:       leader,
 	}
+	var proxy *controllers.ProxyChecker
+	var recorded *countingRecorder
+	if o.proxyCheck {
+		recorded = &countingRecorder{EventRecorder: mgr.GetEventRecorder("jwtgate-proxycheck"), n: map[string]int{}}
+		proxy = controllers.NewProxyChecker(controllers.ProxyCheckOptions{
+			Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Cache: mgr.GetCache(),
+			Namespaces: []string{ns}, Service: proxycheck.ParseService("jwtgate"),
+			Interval: cmp.Or(o.proxyInterval, 200*time.Millisecond),
+			Recorder: recorded, Leader: leader, Policies: rec, Log: o.proxyLog,
+		})
+		rec.Proxy = proxy
+		if err := mgr.Add(proxy); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		cancel()
 		t.Fatalf("setup: %v", err)
@@ -257,16 +284,18 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 		}
 	}
 	r := &replica{
-		probe:  probe,
-		elect:  elect,
-		name:   o.name,
-		mgr:    mgr,
-		rec:    rec,
-		store:  store,
-		reg:    reg,
-		mux:    server.NewMux(server.Options{Store: store, Log: slog.New(slog.DiscardHandler)}),
-		cancel: cancel,
-		done:   make(chan error, 1),
+		proxy:    proxy,
+		recorded: recorded,
+		probe:    probe,
+		elect:    elect,
+		name:     o.name,
+		mgr:      mgr,
+		rec:      rec,
+		store:    store,
+		reg:      reg,
+		mux:      server.NewMux(server.Options{Store: store, Log: slog.New(slog.DiscardHandler)}),
+		cancel:   cancel,
+		done:     make(chan error, 1),
 	}
 	go func() { r.done <- mgr.Start(ctx) }()
 	t.Cleanup(r.stop)

@@ -411,6 +411,34 @@ type AuthPolicyStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// ProxyFindings are what the controller found wrong in the proxy objects
+	// (Ingresses, HTTPRoutes, SecurityPolicies, Traefik Middlewares, Istio
+	// AuthorizationPolicies) that point at this policy, worst first, at most
+	// 20; the ProxyConfigured condition counts them all and sums them up.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	ProxyFindings []ProxyFinding `json:"proxyFindings,omitempty"`
+}
+
+// ProxyFinding is one thing wrong with how a proxy is configured around this policy.
+type ProxyFinding struct {
+	// Severity is error, warning or info.
+	// +required
+	// +kubebuilder:validation:Enum=error;warning;info
+	Severity string `json:"severity"`
+	// Object names the proxy object, e.g. "Ingress shop/web".
+	// +required
+	// +kubebuilder:validation:MaxLength=320
+	Object string `json:"object"`
+	// Field is the path of the field at fault.
+	// +optional
+	// +kubebuilder:validation:MaxLength=320
+	Field string `json:"field,omitempty"`
+	// Message says what is wrong and how to fix it.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message"`
 }
 
 // AuthPolicy says who may pass: which tokens are accepted and which rules apply.

@@ -9,6 +9,12 @@ const (
 	// ConditionWarnings is True when the policy serves but something in it is
 	// likely not what was meant; the message lists each warning with its field.
 	ConditionWarnings = "Warnings"
+	// ConditionProxyConfigured says what the controller found in the proxy
+	// objects (Ingresses, HTTPRoutes, SecurityPolicies, Traefik Middlewares,
+	// Istio AuthorizationPolicies) that point at the policy: False when one has
+	// an error, True otherwise; status.proxyFindings lists the findings.
+	// Absent when the controller runs with --proxy-check=false.
+	ConditionProxyConfigured = "ProxyConfigured"
 )
 
 // Reasons of the Warnings condition (the reason of the first warning).
@@ -44,4 +50,17 @@ const (
 	ReasonInvalidSpec         = "InvalidSpec"
 	ReasonPerReplica          = "PerReplicaSessions"
 	ReasonSharedStore         = "SharedStore"
+)
+
+// Reasons of the ProxyConfigured condition; the proxy objects' events use the
+// same reasons.
+const (
+	// ReasonProxyConfigured: no finding about the proxy objects that point at
+	// the policy (True).
+	ReasonProxyConfigured = "ProxyConfigured"
+	// ReasonProxyWarnings: warnings or infos, no error (True).
+	ReasonProxyWarnings = "ProxyWarnings"
+	// ReasonProxyMisconfigured: at least one error, e.g. a forwardClaims header
+	// the proxy does not copy from jwtgate's answer (False).
+	ReasonProxyMisconfigured = "ProxyMisconfigured"
 )

@@ -22,6 +22,11 @@ func runCheck(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
+	service, err := parseServiceName(*serviceName)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jwtgate check: --service-name:", err)
+		return exitError(2)
+	}
 	paths = append(paths, fs.Args()...)
 	if len(paths) == 0 {
 		return errors.New("name the files or folders to check with -f")
@@ -34,7 +39,7 @@ func runCheck(args []string) error {
 		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
 	bundle, _ := filesource.Load(paths)
-	failing := printProxyFindings(os.Stderr, bundle, proxycheck.ParseService(*serviceName), *strict)
+	failing := printProxyFindings(os.Stderr, bundle, service, *strict)
 	if len(problems) > 0 || failing > 0 {
 		fmt.Fprintf(os.Stderr, "jwtgate check: %d problem(s)\n", len(problems)+failing)
 		return exitError(1)

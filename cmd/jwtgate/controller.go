@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
+	"github.com/jwtgate/jwtgate/authsvc/proxycheck"
 	"github.com/jwtgate/jwtgate/controllers"
 )
 
@@ -35,6 +37,8 @@ type controllerFlags struct {
 	watchNamespaces  string
 	replicas         int
 	hostClaims       string
+	proxyCheck       bool
+	serviceName      string
 }
 
 func (c *controllerFlags) register(fs *flag.FlagSet) {
@@ -44,6 +48,8 @@ func (c *controllerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.leaderElectionNS, "leader-election-namespace", "", "namespace of the Lease; default: the pod's namespace (required outside a cluster)")
 	fs.StringVar(&c.watchNamespaces, "watch-namespaces", "", "comma-separated namespaces to watch AuthPolicies and Secrets in; empty: all")
 	fs.StringVar(&c.hostClaims, "host-claims", "", "which namespaces may claim which hosts in spec.hosts, e.g. 'shop=*.shop.example.com,shop.example.com;team-b=b.example.com' (*.D: every host under D); a namespace not named may claim none; empty: any namespace may claim any host, and the first policy to claim one keeps it")
+	fs.BoolVar(&c.proxyCheck, "proxy-check", true, "read the Ingresses (and, when their CRDs are installed, HTTPRoutes, Envoy Gateway SecurityPolicies, Traefik Middlewares, Istio AuthorizationPolicies) that point at jwtgate, and report configurations that leak in each policy's status (condition ProxyConfigured, status.proxyFindings) and as events on the proxy objects; read-only")
+	fs.StringVar(&c.serviceName, "service-name", "jwtgate", "jwtgate's Service, NAMESPACE/NAME (or NAME: in any namespace): --proxy-check counts an auth URL or backend naming it as pointing at jwtgate")
 	fs.IntVar(&c.replicas, "replicas-hint", replicasFromEnv(), "how many replicas serve decisions (default $JWTGATE_REPLICAS, else 1); with more than one and no shared session store, policies with login get SessionsShared=False")
 }
 
@@ -185,6 +191,21 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 		SharedSessions: svc.shared,
 		Leader:         leader,
 	}
+	if cf.proxyCheck {
+		service, err := parseServiceName(cf.serviceName)
+		if err != nil {
+			return fmt.Errorf("--service-name: %w", err)
+		}
+		rec.Proxy = controllers.NewProxyChecker(controllers.ProxyCheckOptions{
+			Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Cache: mgr.GetCache(),
+			Namespaces: cf.namespaces(), Service: service,
+			Recorder: mgr.GetEventRecorder("jwtgate-proxycheck"), Leader: leader, Policies: rec,
+			Log: logger.WithName("proxycheck"),
+		})
+		if err := mgr.Add(rec.Proxy); err != nil {
+			return err
+		}
+	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AuthPolicy controller: %w", err)
 	}
@@ -216,6 +237,24 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 			return err
 		}
 	}
-	log.Info("starting controller", "namespaces", cf.namespaces(), "leader_elect", cf.leaderElect, "replicas_hint", cf.replicas)
+	log.Info("starting controller", "namespaces", cf.namespaces(), "leader_elect", cf.leaderElect, "proxy_check", cf.proxyCheck, "replicas_hint", cf.replicas)
 	return mgr.Start(ctx)
+}
+
+// parseServiceName reads --service-name: NAMESPACE/NAME or NAME, each a DNS
+// label as Kubernetes names Services and namespaces.
+func parseServiceName(s string) (proxycheck.Service, error) {
+	svc := proxycheck.ParseService(strings.TrimSpace(s))
+	if svc.Namespace == "" && strings.Contains(s, "/") {
+		return svc, fmt.Errorf("%q: the namespace before / is empty; write NAMESPACE/NAME or NAME", s)
+	}
+	if errs := validation.IsDNS1123Label(svc.Name); len(errs) > 0 {
+		return svc, fmt.Errorf("%q: the Service name %q is not valid (%s); write NAMESPACE/NAME or NAME, e.g. jwtgate/jwtgate", s, svc.Name, strings.Join(errs, "; "))
+	}
+	if svc.Namespace != "" {
+		if errs := validation.IsDNS1123Label(svc.Namespace); len(errs) > 0 {
+			return svc, fmt.Errorf("%q: the namespace %q is not valid (%s); write NAMESPACE/NAME or NAME", s, svc.Namespace, strings.Join(errs, "; "))
+		}
+	}
+	return svc, nil
 }

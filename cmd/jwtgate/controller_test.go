@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -103,6 +104,8 @@ func TestControllerWiring(t *testing.T) {
 		leaderElectionNS: "default",
 		watchNamespaces:  "shop",
 		replicas:         1,
+		proxyCheck:       true,
+		serviceName:      "jwtgate/jwtgate",
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -142,6 +145,20 @@ func TestControllerWiring(t *testing.T) {
 	}
 	// The gRPC door (--grpc-bind-address) serves the same snapshot.
 	checkGRPCDoor(t, common.grpcAddr, "shop/shop", tok)
+	// --proxy-check: the checker runs, finds nothing pointing at the policy.
+	for {
+		var ap v1alpha1.AuthPolicy
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "shop"}, &ap); err == nil {
+			if c := meta.FindStatusCondition(ap.Status.Conditions, v1alpha1.ConditionProxyConfigured); c != nil &&
+				c.Status == metav1.ConditionTrue && c.Reason == v1alpha1.ReasonProxyConfigured {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no ProxyConfigured=True on shop/shop after 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -192,5 +209,29 @@ func checkGRPCDoor(t *testing.T, addr, policyKey, tok string) {
 		if got := codes.Code(resp.GetStatus().GetCode()); got != c.want {
 			t.Errorf("gRPC Check with token %t: %v, want %v", c.auth != "", got, c.want)
 		}
+	}
+}
+
+func TestParseServiceName(t *testing.T) {
+	for _, c := range []struct{ in, ns, name, err string }{
+		{in: "jwtgate", name: "jwtgate"},
+		{in: "jwtgate/jwtgate", ns: "jwtgate", name: "jwtgate"},
+		{in: " auth/jwtgate-svc ", ns: "auth", name: "jwtgate-svc"},
+		{in: "", err: "not valid"},
+		{in: "/jwtgate", err: "namespace before / is empty"},
+		{in: "jwtgate/", err: "Service name \"\" is not valid"},
+		{in: "Jwtgate", err: "not valid"},
+		{in: "a/b/c", err: "not valid"},
+		{in: "jwtgate.jwtgate.svc", err: "not valid"},
+	} {
+		t.Run(c.in, func(t *testing.T) {
+			svc, err := parseServiceName(c.in)
+			switch {
+			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+				t.Errorf("error %v, want one with %q", err, c.err)
+			case c.err == "" && (err != nil || svc.Namespace != c.ns || svc.Name != c.name):
+				t.Errorf("got %+v, %v; want %s/%s", svc, err, c.ns, c.name)
+			}
+		})
 	}
 }
