@@ -111,6 +111,7 @@ trustedProxies: [10.244.0.0/16, "fd00:10:244::/56"]
 store: {redis: {existingSecret: jwtgate-redis, existingSecretKey: url}}
 admin: {enabled: true, tokenSecret: {name: jwtgate-admin}}
 grpc: {enabled: true}
+proxyCheck: {serviceName: jwtgate/jwtgate}
 serviceMonitor: {enabled: true, labels: {release: prometheus}}
 grafanaDashboard: {enabled: true, annotations: {grafana_folder: Auth}}
 networkPolicy:

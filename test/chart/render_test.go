@@ -76,6 +76,8 @@ func TestValuesRefused(t *testing.T) {
 		{"bool as string", `crds: {keep: "yes"}`, "keep"},
 		{"image tag as number", "image: {tag: 1.0}", "tag"},
 		{"log level", "logLevel: verbose", "logLevel"},
+		{"service as a DNS name", "proxyCheck: {serviceName: jwtgate.jwtgate.svc}", "serviceName"},
+		{"proxy check as a string", `proxyCheck: {enabled: "no"}`, "enabled"},
 		{"log format", "logFormat: logfmt", "logFormat"},
 		{"trusted proxies as a string", "trustedProxies: 10.0.0.0/8", "trustedProxies"},
 		{"trusted proxy not a CIDR", "trustedProxies: [10.0.0.1]", "trustedProxies"},
@@ -684,5 +686,70 @@ func TestRedisModes(t *testing.T) {
 				t.Errorf("no checksum/redis-url annotation: %v", ann)
 			}
 		})
+	}
+}
+
+// proxyCheck: on by default with this release's Service, its read rules in the
+// ClusterRole (and only read verbs); off, neither the flag's checker nor
+// the rules.
+func TestProxyCheckValues(t *testing.T) {
+	proxyResources := []string{"ingresses", "httproutes", "securitypolicies", "middlewares", "authorizationpolicies", "configmaps"}
+	rules := func(objs []*unstructured.Unstructured, kind, name string) []map[string]any {
+		var out []map[string]any
+		rs, _, _ := unstructured.NestedSlice(one(t, objs, kind, name).Object, "rules")
+		for _, r := range rs {
+			out = append(out, r.(map[string]any))
+		}
+		return out
+	}
+	proxyRules := func(rs []map[string]any) map[string][]any {
+		out := map[string][]any{}
+		for _, r := range rs {
+			for _, res := range r["resources"].([]any) {
+				if slices.Contains(proxyResources, res.(string)) {
+					out[res.(string)] = r["verbs"].([]any)
+				}
+			}
+		}
+		return out
+	}
+
+	objs := render(t, "edge", "auth", "")
+	args := containerArgs(t, objs, "edge-jwtgate")
+	for _, want := range []string{"--proxy-check=true", "--service-name=auth/edge-jwtgate"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("default args %v lack %s", args, want)
+		}
+	}
+	got := proxyRules(rules(objs, "ClusterRole", "edge-jwtgate"))
+	for _, res := range proxyResources {
+		verbs, ok := got[res]
+		if !ok {
+			t.Errorf("the ClusterRole does not let the proxy check read %s", res)
+		}
+		for _, v := range verbs {
+			if !slices.Contains([]any{"get", "list", "watch"}, v) {
+				t.Errorf("%s: verb %v; the proxy check only reads", res, v)
+			}
+		}
+	}
+
+	objs = render(t, "jwtgate", "jwtgate", "proxyCheck: {serviceName: jwtgate/auth}")
+	if args := containerArgs(t, objs, "jwtgate"); !slices.Contains(args, "--service-name=jwtgate/auth") {
+		t.Errorf("args %v lack --service-name=jwtgate/auth", args)
+	}
+
+	objs = render(t, "jwtgate", "jwtgate", "proxyCheck: {enabled: false}\nwatchNamespaces: [app1]")
+	args = containerArgs(t, objs, "jwtgate")
+	if !slices.Contains(args, "--proxy-check=false") || slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--service-name") }) {
+		t.Errorf("args with proxyCheck off: %v", args)
+	}
+	if got := proxyRules(rules(objs, "Role", "jwtgate")); len(got) != 0 {
+		t.Errorf("the Role grants the proxy check's reads with proxyCheck off: %v", got)
+	}
+	if rs := rules(objs, "Role", "jwtgate"); !slices.ContainsFunc(rs, func(r map[string]any) bool {
+		return slices.Contains(r["resources"].([]any), any("authpolicies"))
+	}) {
+		t.Errorf("proxyCheck off dropped the controller's own rules: %v", rs)
 	}
 }

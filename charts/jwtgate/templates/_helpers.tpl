@@ -95,11 +95,19 @@ as files/rbac/role.yaml by `make manifests`), as a dict:
 */}}
 {{- define "jwtgate.generatedRBAC" -}}
 {{- $out := dict "controller" list "leaderElection" list "events" list }}
+{{- $proxyKinds := list "ingresses" "httproutes" "securitypolicies" "middlewares" "authorizationpolicies" "configmaps" }}
 {{- range $doc := regexSplit "(?m)^---[ \t]*$" (.Files.Get "files/rbac/role.yaml") -1 }}
 {{- $obj := fromYaml $doc }}
 {{- if $obj.kind }}
 {{- if eq $obj.kind "ClusterRole" }}
-{{- $_ := set $out "controller" (concat $out.controller $obj.rules) }}
+{{- range $rule := $obj.rules }}
+{{- /* The proxy check's reads (controllers/proxycheck.go) only with proxyCheck.enabled. */}}
+{{- $proxy := true }}
+{{- range $res := $rule.resources }}{{ if not (has $res $proxyKinds) }}{{ $proxy = false }}{{ end }}{{ end }}
+{{- if or (not $proxy) $.Values.proxyCheck.enabled }}
+{{- $_ := set $out "controller" (append $out.controller $rule) }}
+{{- end }}
+{{- end }}
 {{- range $rule := $obj.rules }}
 {{- if has "events" $rule.resources }}
 {{- $_ := set $out "events" (append $out.events $rule) }}
