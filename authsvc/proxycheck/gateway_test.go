@@ -249,6 +249,19 @@ func TestAuthorizationPolicy(t *testing.T) {
 				{SeverityError, "spec.provider", "does not copy X-Auth-Roles"},
 				{SeverityWarning, "spec.provider", "does not send the cookie header"},
 			}},
+		// Host-routed (pathPrefix .../-, or gRPC): the policies are those whose
+		// hosts cover the AuthorizationPolicy's operation hosts.
+		{name: "host-routed provider, header not copied", objects: istio(`        envoyExtAuthzHttp:
+          service: jwtgate.jwtgate.svc.cluster.local
+          port: 8000
+          pathPrefix: /jwtgate/ext-authz/-
+          includeRequestHeadersInCheck: [cookie, accept, x-forwarded-proto]
+          headersToUpstreamOnAllow: [x-auth-user]`),
+			want: []want{{SeverityError, "spec.provider", "does not copy X-Auth-Roles"}}},
+		{name: "host-routed gRPC provider, host without a policy", objects: strings.Replace(istio(`        envoyExtAuthzGrpc:
+          service: jwtgate.jwtgate.svc.cluster.local
+          port: 9001`), "hosts: [shop.example.com]", `hosts: ["shop.example.com:443", "other.example.com", "*"]`, 1),
+			want: []want{{SeverityWarning, "spec.provider", `no AuthPolicy lists host "other.example.com"`}}},
 		{name: "another provider", objects: istio(`        envoyExtAuthzHttp:
           service: oauth2-proxy.auth.svc.cluster.local
           port: 4180`)},

@@ -2,6 +2,8 @@ package proxycheck
 
 import (
 	"fmt"
+	"net"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -77,19 +79,43 @@ func (c *checker) meshProvider(o Object, p meshProvider) {
 		c.add(SeverityError, o, "spec.provider", "",
 			"%s has failOpen: true: when jwtgate cannot be reached, every request passes unauthenticated; remove it", where)
 	}
+	hosts := operationHosts(o)
 	if door == DoorExtAuthzGRPC {
 		t := target{door: door, known: true, path: "gRPC Check"}
-		c.resolve(o, "spec.provider", t, nil)
+		ps := c.resolve(o, "spec.provider", t, hosts)
+		c.checkHosts(o, "spec.provider", t, hosts, ps)
 		return
 	}
 	t := parseDoorPath(str(cfg, "pathPrefix"))
 	if !c.extAuthzDoor(o, "spec.provider", t, "pathPrefix of "+where) {
 		return
 	}
-	ps := c.resolve(o, "spec.provider", t, nil)
+	ps := c.resolve(o, "spec.provider", t, hosts)
+	c.checkHosts(o, "spec.provider", t, hosts, ps)
 	c.checkCopied(o, "spec.provider", strs(cfg, "headersToUpstreamOnAllow"), ps,
 		"add it to headersToUpstreamOnAllow of "+where)
 	sent := strs(cfg, "includeRequestHeadersInCheck")
 	c.checkSent(o, "spec.provider", sent, ps, "add %s to includeRequestHeadersInCheck of "+where)
 	c.checkBrowserHeaders(o, "spec.provider", sent, ps, "includeRequestHeadersInCheck of "+where)
+}
+
+// operationHosts lists the hosts of an AuthorizationPolicy's rules
+// (spec.rules[].to[].operation.hosts), without ports, and without "*", which
+// names no host in particular: a host-routed provider (gRPC, or pathPrefix
+// /jwtgate/ext-authz/-) answers with the policies whose spec.hosts cover them.
+func operationHosts(o Object) []string {
+	var out []string
+	for _, r := range objs(o.Content, "spec", "rules") {
+		for _, to := range objs(r, "to") {
+			for _, h := range strs(to, "operation", "hosts") {
+				if host, _, err := net.SplitHostPort(h); err == nil {
+					h = host
+				}
+				if h != "" && h != "*" && !slices.Contains(out, h) {
+					out = append(out, h)
+				}
+			}
+		}
+	}
+	return out
 }

@@ -241,6 +241,27 @@ func (r *recordingDoor) Check(ctx context.Context, req *authv3.CheckRequest) (*a
 	return r.door.Check(ctx, req)
 }
 
+// guideAuthPolicy is the guides' policy shop/shop: shop.example.com, signs
+// people in, /admin needs the role admin, forwards sub and roles.
+func guideAuthPolicy() *v1alpha1.AuthPolicy {
+	return &v1alpha1.AuthPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "shop"},
+		Spec: v1alpha1.AuthPolicySpec{
+			Hosts: []string{guideHostname},
+			JWT: &v1alpha1.JWTSpec{
+				Algorithms: []v1alpha1.Algorithm{"ES256"},
+				Keys:       []v1alpha1.KeySource{{SecretRef: &v1alpha1.SecretKeyRef{Name: "keys", Key: "pub.pem"}}},
+			},
+			Rules:         []v1alpha1.Rule{{Path: "/admin", Roles: []string{"admin"}}},
+			ForwardClaims: []v1alpha1.ForwardClaim{{Claim: "sub", Header: "X-Auth-User"}, {Claim: "roles", Header: "X-Auth-Roles"}},
+			Login: &v1alpha1.LoginSpec{
+				UsersSecretRef:      &v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
+				SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"},
+			},
+		},
+	}
+}
+
 // startJwtgate serves the guides' policy shop/shop (shop.example.com, signs
 // people in, /admin/ needs the role admin, forwards sub and roles) on the HTTP
 // doors and the gRPC door, both on loopback.
@@ -258,22 +279,7 @@ func startJwtgate(t *testing.T) *jwtgate {
 	secret := func(name string, data map[string][]byte) *corev1.Secret {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}, Data: data}
 	}
-	ap := &v1alpha1.AuthPolicy{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "shop"},
-		Spec: v1alpha1.AuthPolicySpec{
-			Hosts: []string{guideHostname},
-			JWT: &v1alpha1.JWTSpec{
-				Algorithms: []v1alpha1.Algorithm{"ES256"},
-				Keys:       []v1alpha1.KeySource{{SecretRef: &v1alpha1.SecretKeyRef{Name: "keys", Key: "pub.pem"}}},
-			},
-			Rules:         []v1alpha1.Rule{{Path: "/admin", Roles: []string{"admin"}}},
-			ForwardClaims: []v1alpha1.ForwardClaim{{Claim: "sub", Header: "X-Auth-User"}, {Claim: "roles", Header: "X-Auth-Roles"}},
-			Login: &v1alpha1.LoginSpec{
-				UsersSecretRef:      &v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
-				SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"},
-			},
-		},
-	}
+	ap := guideAuthPolicy()
 	p, err := policy.Compile(policy.Input{Policy: ap, Secrets: map[string]*corev1.Secret{
 		"keys":  secret("keys", map[string][]byte{"pub.pem": pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})}),
 		"sign":  secret("sign", map[string][]byte{"private.pem": signPEM}),
