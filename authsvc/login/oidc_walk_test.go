@@ -1,9 +1,6 @@
 package login
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,10 +8,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -28,104 +21,14 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
 	"github.com/jwtgate/jwtgate/authsvc/session"
+	"github.com/jwtgate/jwtgate/internal/oidctest"
 	"github.com/jwtgate/jwtgate/internal/testproc"
 )
-
-// hydra is a real Ory Hydra (hack/oidc-provider.sh) on loopback, in memory.
-// The test plays its login and consent app through the admin API.
-type hydra struct {
-	t             *testing.T
-	public, admin string // base URLs
-}
-
-// hydraBinary is $JWTGATE_HYDRA (make test sets it), or the cached build of
-// hack/oidc-provider.sh, built now when it is missing. Never a skip.
-func hydraBinary(t *testing.T) string {
-	if b := os.Getenv("JWTGATE_HYDRA"); b != "" {
-		return b
-	}
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "hack", "oidc-provider.sh")
-	out, err := exec.Command(script).Output()
-	if err != nil {
-		t.Fatalf("the OpenID provider is missing and %s could not build it: %v (run make oidc-provider)", script, err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func startHydra(t *testing.T, appURL string) *hydra {
-	t.Helper()
-	pub, adm := testproc.FreeAddr(t), testproc.FreeAddr(t)
-	_, pubPort, _ := strings.Cut(pub, ":")
-	_, admPort, _ := strings.Cut(adm, ":")
-	h := &hydra{t: t, public: "http://localhost:" + pubPort, admin: "http://127.0.0.1:" + admPort}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, hydraBinary(t), "serve", "all", "--dev")
-	cmd.Env = append(os.Environ(),
-		"DSN=memory",
-		"SERVE_PUBLIC_HOST=127.0.0.1", "SERVE_PUBLIC_PORT="+pubPort,
-		"SERVE_ADMIN_HOST=127.0.0.1", "SERVE_ADMIN_PORT="+admPort,
-		"URLS_SELF_ISSUER="+h.public+"/",
-		"URLS_LOGIN="+appURL+"/idp-login",
-		"URLS_CONSENT="+appURL+"/idp-consent",
-		"URLS_LOGOUT="+appURL+"/idp-logout",
-		"SECRETS_SYSTEM=jwtgate-test-system-secret-0123456789",
-		"LOG_LEVEL=warn",
-	)
-	logs := &testproc.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("hydra's log:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(testproc.StartupTimeout)
-	for {
-		resp, err := http.Get(h.admin + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return h
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hydra did not become ready: %v\n%s", err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// api calls Hydra's admin API and decodes its JSON answer into out.
-func (h *hydra) api(method, path string, in, out any) {
-	h.t.Helper()
-	b, _ := json.Marshal(in)
-	req, _ := http.NewRequest(method, h.admin+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		h.t.Fatalf("hydra %s %s: %d %s", method, path, resp.StatusCode, body)
-	}
-	if out != nil {
-		if err := json.Unmarshal(body, out); err != nil {
-			h.t.Fatalf("hydra %s %s: %v", method, path, err)
-		}
-	}
-}
 
 // oidcWalk is jwtgate's sign-in pages and decisions in front of a real Hydra.
 type oidcWalk struct {
 	t        *testing.T
-	idp      *hydra
+	idp      *oidctest.Hydra
 	srv      *httptest.Server
 	base     string // http://127.0.0.1:PORT: the policy's host
 	store    *policy.Store
@@ -149,29 +52,17 @@ func newOIDCWalk(t *testing.T, change func(*v1alpha1.OIDCSpec)) *oidcWalk {
 	w.srv = httptest.NewServer(mux)
 	t.Cleanup(w.srv.Close)
 	w.base = w.srv.URL
-	w.idp = startHydra(t, w.base)
-
-	var client struct {
-		ID     string `json:"client_id"`
-		Secret string `json:"client_secret"`
-	}
-	w.idp.api("POST", "/admin/clients", map[string]any{
-		"grant_types":                []string{"authorization_code", "refresh_token"},
-		"response_types":             []string{"code"},
-		"scope":                      "openid email profile",
-		"redirect_uris":              []string{w.base + OIDCCallbackPath},
-		"post_logout_redirect_uris":  []string{w.base + "/"},
-		"token_endpoint_auth_method": "client_secret_basic",
-	}, &client)
-	w.clientID = client.ID
+	w.idp = oidctest.Start(t)
+	clientID, clientSecret := w.idp.Client(w.base)
+	w.clientID = clientID
 
 	signing, err := keys.Generate("ES256")
 	if err != nil {
 		t.Fatal(err)
 	}
 	spec := &v1alpha1.OIDCSpec{
-		IssuerURL:       w.idp.public + "/",
-		ClientID:        client.ID,
+		IssuerURL:       w.idp.Issuer(),
+		ClientID:        clientID,
 		ClientSecretRef: &v1alpha1.SecretKeyRef{Name: "oidc", Key: "client-secret"},
 		UsernameClaim:   "email",
 		RolesClaim:      "groups",
@@ -198,7 +89,7 @@ func newOIDCWalk(t *testing.T, change func(*v1alpha1.OIDCSpec)) *oidcWalk {
 	}
 	p, err := policy.Compile(policy.Input{Policy: ap, Secrets: map[string]*corev1.Secret{
 		"signing": {Data: map[string][]byte{"private.pem": signing}},
-		"oidc":    {Data: map[string][]byte{"client-secret": []byte(client.Secret)}},
+		"oidc":    {Data: map[string][]byte{"client-secret": []byte(clientSecret)}},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +125,7 @@ func (w *oidcWalk) get(c *http.Client, u string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-// signIn walks from /jwtgate/login?rd=... through Hydra until the redirect to
+// toCallback walks from /jwtgate/login?rd=... through Hydra until the redirect to
 // jwtgate's callback, which it returns without following.
 func (w *oidcWalk) toCallback(c *http.Client, rd string) *url.URL {
 	w.t.Helper()
@@ -242,37 +133,7 @@ func (w *oidcWalk) toCallback(c *http.Client, rd string) *url.URL {
 	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), OIDCStartPath) {
 		w.t.Fatalf("/jwtgate/login with only oidc: %d %q, want 302 to %s", resp.StatusCode, resp.Header.Get("Location"), OIDCStartPath)
 	}
-	next := w.base + resp.Header.Get("Location")
-	for range 20 {
-		resp, _ = w.get(c, next)
-		loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
-		if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
-			w.t.Fatalf("GET %s: %d, want a redirect", next, resp.StatusCode)
-		}
-		q := loc.Query()
-		switch {
-		case loc.Path == "/idp-login":
-			var out struct {
-				RedirectTo string `json:"redirect_to"`
-			}
-			w.idp.api("PUT", "/admin/oauth2/auth/requests/login/accept?login_challenge="+url.QueryEscape(q.Get("login_challenge")),
-				map[string]any{"subject": w.subject}, &out)
-			next = out.RedirectTo
-		case loc.Path == "/idp-consent":
-			var out struct {
-				RedirectTo string `json:"redirect_to"`
-			}
-			w.idp.api("PUT", "/admin/oauth2/auth/requests/consent/accept?consent_challenge="+url.QueryEscape(q.Get("consent_challenge")),
-				map[string]any{"grant_scope": []string{"openid", "email", "profile"}, "session": map[string]any{"id_token": w.idClaims}}, &out)
-			next = out.RedirectTo
-		case loc.Path == OIDCCallbackPath:
-			return loc
-		default:
-			next = loc.String()
-		}
-	}
-	w.t.Fatal("no callback after 20 redirects")
-	return nil
+	return w.idp.Walk(c, w.base+resp.Header.Get("Location"), oidctest.User{Subject: w.subject, Claims: w.idClaims})
 }
 
 func cookieNamed(resp *http.Response, name string) *http.Cookie {
@@ -302,6 +163,9 @@ func (w *oidcWalk) decide(c *http.Client, path string) *http.Response {
 }
 
 func TestOIDCWalkWithHydra(t *testing.T) {
+	if oidctest.CallbackPath != OIDCCallbackPath {
+		t.Fatalf("oidctest.CallbackPath %q is not the callback %q", oidctest.CallbackPath, OIDCCallbackPath)
+	}
 	w := newOIDCWalk(t, func(o *v1alpha1.OIDCSpec) {
 		o.AllowedValues = []v1alpha1.ClaimRequirement{{Name: "groups", Contains: new("staff")}}
 	})
