@@ -22,6 +22,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
+	"github.com/jwtgate/jwtgate/authsvc/oidc"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 )
 
@@ -51,8 +52,12 @@ type AuthPolicyReconciler struct {
 	SecretReader client.Reader
 	Store        *policy.Store
 	Remotes      *keys.Remotes
-	TokenCache   *policy.TokenCache
-	Recorder     events.EventRecorder
+	// Providers keep the discovery documents of the OpenID providers that
+	// policies with spec.login.oidc sign people in at (the sign-in pages use
+	// the same ones). Nil: OIDCDiscoveryFailed is never reported.
+	Providers  *oidc.Providers
+	TokenCache *policy.TokenCache
+	Recorder   events.EventRecorder
 	// Leader says whether this replica leads (a *LeaderElector, which runs on
 	// every replica and never ends the process). Nil: always leads. When it is
 	// also an ElectionNotifier, every election won reconciles every policy.
@@ -68,12 +73,13 @@ type AuthPolicyReconciler struct {
 	// status.proxyFindings). Nil: status has neither.
 	Proxy *ProxyChecker
 	// JWKSWait is how long a reconcile waits for a jwksURL's first fetch before
-	// reporting JWKSUnreachable. Default DefaultJWKSWait.
+	// reporting JWKSUnreachable, and for an OpenID provider's first discovery
+	// before reporting OIDCDiscoveryFailed. Default DefaultJWKSWait.
 	JWKSWait time.Duration
 
 	requeue   chan policyEvent
 	mu        sync.Mutex
-	retries   map[string]int    // consecutive JWKSUnreachable reconciles, by policy key
+	retries   map[string]int    // consecutive JWKSUnreachable or OIDCDiscoveryFailed reconciles, by policy key
 	announced map[string]string // the Ready status/reason last sent as an event, by policy key
 	ready     readiness
 
@@ -166,6 +172,13 @@ func (r *AuthPolicyReconciler) reconcileNormal(ctx context.Context, ap *v1alpha1
 		}
 		out = r.Store.Outcome(key)
 	}
+	if out.Ready {
+		if why := r.waitOIDC(ctx, out.Serving); why != "" {
+			out.Ready, out.Reason, out.Message = false, v1alpha1.ReasonOIDCDiscoveryFailed, why
+			r.setReady(ap, out)
+			return ctrl.Result{RequeueAfter: r.jwksBackoff(key)}, nil
+		}
+	}
 	r.resetJWKSBackoff(key)
 	r.setReady(ap, out)
 	return ctrl.Result{}, nil
@@ -241,6 +254,60 @@ func (r *AuthPolicyReconciler) waitJWKS(ctx context.Context, ap *v1alpha1.AuthPo
 		unloaded = append(unloaded, fmt.Sprintf("spec.jwt.keys[%d].jwksURL: keys from %s have not loaded: %s", i, ks.JWKSURL, why))
 	}
 	return unloaded
+}
+
+// waitOIDC waits briefly for the first discovery of p's OpenID provider and,
+// when its discovery document (or its keys) has not loaded, says so for the
+// Ready condition: the issuer URL and the failure, never a response body. ""
+// when p signs no one in at a provider, or the provider has loaded (a later
+// failure keeps the last good document, so it stays "").
+func (r *AuthPolicyReconciler) waitOIDC(ctx context.Context, p *policy.Policy) string {
+	if r.Providers == nil || p == nil || p.Login == nil || p.Login.OIDC == nil {
+		return ""
+	}
+	issuer := p.Login.OIDC.IssuerURL
+	prov := r.Providers.Get(issuer)
+	if prov.Loaded() {
+		return ""
+	}
+	// As for jwksURL: wait only while no failure is known, so that many
+	// policies on one dead provider do not each hold a worker on every retry.
+	if prov.Failure() == nil {
+		wait := r.JWKSWait
+		if wait <= 0 {
+			wait = DefaultJWKSWait
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		err := prov.WaitReady(wctx)
+		cancel()
+		if err == nil {
+			return ""
+		}
+	}
+	why := "no answer yet"
+	if err := prov.Failure(); err != nil {
+		why = err.Error()
+	}
+	return fmt.Sprintf("spec.login.oidc.issuerURL: the OpenID provider %s has not loaded: %s; the policy is published and decisions and existing sessions go on, but new sign-ins at the provider answer 503 until its discovery document loads", issuer, why)
+}
+
+// providerChanged requeues the published policies that sign people in at
+// issuer, whose provider has just loaded, failed or recovered
+// (oidc.Providers.Subscribe). It never blocks the provider's goroutine.
+func (r *AuthPolicyReconciler) providerChanged(issuer string) {
+	if r.requeue == nil {
+		return
+	}
+	for _, p := range r.Store.Load().Policies() {
+		if p.Login == nil || p.Login.OIDC == nil || p.Login.OIDC.IssuerURL != issuer {
+			continue
+		}
+		ev := policyEvent{Object: &v1alpha1.AuthPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}}}
+		select {
+		case r.requeue <- ev:
+		default: // the queue is full: the backoff's requeue comes anyway
+		}
+	}
 }
 
 func (r *AuthPolicyReconciler) jwksBackoff(key string) time.Duration {

@@ -56,6 +56,11 @@ func (r *AuthPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.retries = map[string]int{}
 	r.announced = map[string]string{}
 	r.requeue = make(chan policyEvent, 256)
+	if r.Providers != nil {
+		// A provider that loads (or fails, or recovers) requeues its policies
+		// at once, rather than at their next backoff.
+		r.Providers.Subscribe(r.providerChanged)
+	}
 
 	// Reconcile every policy each time this replica starts leading, so that
 	// status computed while another replica led (or while no one could write:

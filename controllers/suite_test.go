@@ -42,6 +42,8 @@ import (
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
+	"github.com/jwtgate/jwtgate/authsvc/oidc"
+	"github.com/jwtgate/jwtgate/authsvc/outbound"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/proxycheck"
 	"github.com/jwtgate/jwtgate/authsvc/server"
@@ -235,15 +237,20 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 		t.Fatalf("host claims: %v", err)
 	}
 	store.SetHostClaims(claims)
+	remotes := keys.NewRemotes(ctx, o.remotes)
 	rec := &controllers.AuthPolicyReconciler{
 		Client:       mgr.GetClient(),
 		SecretReader: mgr.GetAPIReader(),
 		Store:        store,
-		Remotes:      keys.NewRemotes(ctx, o.remotes),
-		TokenCache:   policy.NewTokenCache(1024),
-		Recorder:     mgr.GetEventRecorder("jwtgate-controller"),
-		Replicas:     o.replicas,
-		Leader:       leader,
+		Remotes:      remotes,
+		// As wiring.go makes them (the guarded outbound client), with retries
+		// after a failure sooner than the default 10 s.
+		Providers: oidc.NewProviders(ctx, oidc.Options{Remotes: remotes, Logger: o.remotes.Logger, MinInterval: 200 * time.Millisecond,
+			Client: outbound.NewClient(outbound.Options{Timeout: oidc.DefaultTimeout, CheckRedirect: oidc.CheckRedirect})}),
+		TokenCache: policy.NewTokenCache(1024),
+		Recorder:   mgr.GetEventRecorder("jwtgate-controller"),
+		Replicas:   o.replicas,
+		Leader:     leader,
 	}
 	var proxy *controllers.ProxyChecker
 	var recorded *countingRecorder

@@ -176,6 +176,9 @@ type Provider struct {
 	issuer string
 	opts   Options
 
+	// notify tells the Providers' subscribers that Loaded or Failure changed.
+	notify func(issuer string)
+
 	doc     atomic.Pointer[Discovery]
 	jwks    atomic.Pointer[keys.Remote]
 	lastErr atomic.Pointer[error]
@@ -214,11 +217,54 @@ func (p *Provider) Err() error {
 	return nil
 }
 
+// Loaded reports whether the provider can sign people in: its discovery
+// document and its keys have loaded (a later failure keeps both, so it stays
+// true while the provider blinks).
+func (p *Provider) Loaded() bool {
+	r := p.Keys()
+	return p.Discovery() != nil && (p.opts.Remotes == nil || (r != nil && r.Current() != nil))
+}
+
+// Failure is the last failure of discovery or of the provider's keys, or nil
+// when none is known (loaded, or no answer yet). It never quotes a response
+// body.
+func (p *Provider) Failure() error {
+	if e := p.lastErr.Load(); e != nil {
+		return *e
+	}
+	if r := p.Keys(); r != nil {
+		if err := r.LastError(); err != nil {
+			return fmt.Errorf("the provider's keys: %w", err)
+		}
+	}
+	return nil
+}
+
+// WaitReady waits until Loaded, or until ctx ends: then it returns ctx's
+// error with the last failure, if any. It polls (every 50 ms): the controller
+// waits this way only briefly, for a provider it has not heard from yet.
+func (p *Provider) WaitReady(ctx context.Context) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !p.Loaded() {
+		select {
+		case <-ctx.Done():
+			if err := p.Failure(); err != nil {
+				return fmt.Errorf("%w (last failure: %w)", ctx.Err(), err)
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
 // Refresh fetches the document now. On failure the last good one stays.
 func (p *Provider) Refresh(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	before := p.Err()
+	wasLoaded, hadFailed := p.Loaded(), p.Failure() != nil
 	d, err := p.fetch(ctx)
 	if err == nil {
 		err = d.check(p.issuer)
@@ -239,6 +285,15 @@ func (p *Provider) Refresh(ctx context.Context) error {
 					return err
 				}
 				p.jwks.Store(r)
+				if r.Current() == nil && p.notify != nil {
+					// The keys load in their own goroutine: Loaded turns
+					// true then, not here.
+					go func() {
+						if r.WaitReady(ctx) == nil {
+							p.notify(p.issuer)
+						}
+					}()
+				}
 			}
 			p.opts.Logger.Info("OpenID provider discovered", "issuer", p.issuer, "jwks_uri", d.JWKSURI, "end_session", d.EndSessionEndpoint != "")
 		}
@@ -247,6 +302,9 @@ func (p *Provider) Refresh(ctx context.Context) error {
 	}
 	if after := p.Err(); p.opts.OnChange != nil && (before == nil) != (after == nil) {
 		p.opts.OnChange(p.issuer)
+	}
+	if p.notify != nil && (p.Loaded() != wasLoaded || (p.Failure() != nil) != hadFailed) {
+		p.notify(p.issuer)
 	}
 	return err
 }
@@ -330,6 +388,7 @@ type Providers struct {
 	opts Options
 	mu   sync.Mutex
 	m    map[string]*providerEntry
+	subs []func(issuer string)
 }
 
 type providerEntry struct {
@@ -352,11 +411,30 @@ func (ps *Providers) Get(issuer string) *Provider {
 		e.lastGet = time.Now()
 		return e.p
 	}
-	p := &Provider{issuer: issuer, opts: ps.opts}
+	p := &Provider{issuer: issuer, opts: ps.opts, notify: ps.notify}
 	ctx, stop := context.WithCancel(ps.ctx)
 	ps.m[issuer] = &providerEntry{p: p, stop: stop, lastGet: time.Now()}
 	go p.Run(ctx)
 	return p
+}
+
+// Subscribe calls f (from a background goroutine; f must not block) each
+// time a provider's Loaded or Failure changes: first load (discovery and
+// keys), a failure, a recovery. The controller requeues the policies of that
+// issuer, to report or clear OIDCDiscoveryFailed.
+func (ps *Providers) Subscribe(f func(issuer string)) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.subs = append(ps.subs, f)
+}
+
+func (ps *Providers) notify(issuer string) {
+	ps.mu.Lock()
+	subs := slices.Clone(ps.subs)
+	ps.mu.Unlock()
+	for _, f := range subs {
+		f(issuer)
+	}
 }
 
 // Lookup returns the Provider of issuer if one runs, without starting one.

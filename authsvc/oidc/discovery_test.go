@@ -36,8 +36,10 @@ func TestDiscoveryKeepsLastGood(t *testing.T) {
 	defer srv.Close()
 	changes := atomic.Int32{}
 	ps := NewProviders(context.Background(), Options{Logger: slog.New(slog.DiscardHandler), OnChange: func(string) { changes.Add(1) }})
-	p := &Provider{issuer: srv.URL, opts: ps.opts}
-	if p.Discovery() != nil || p.Err() == nil {
+	var notified []string
+	ps.Subscribe(func(iss string) { notified = append(notified, iss) })
+	p := &Provider{issuer: srv.URL, opts: ps.opts, notify: ps.notify}
+	if p.Discovery() != nil || p.Err() == nil || p.Loaded() || p.Failure() != nil {
 		t.Fatal("a provider never fetched has a document or no error")
 	}
 	for _, m := range []string{"down", "garbage", "other issuer", "no pkce"} {
@@ -51,9 +53,15 @@ func TestDiscoveryKeepsLastGood(t *testing.T) {
 			t.Fatalf("%s: a document was kept", m)
 		}
 	}
+	if p.Failure() == nil || len(notified) != 1 {
+		t.Fatalf("after failures: Failure %v, subscribers told %d times, want once", p.Failure(), len(notified))
+	}
 	mode.Store("ok")
 	if err := p.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if !p.Loaded() || p.Failure() != nil || len(notified) != 2 || notified[1] != srv.URL {
+		t.Fatalf("after the first load: Loaded %v, Failure %v, subscribers told %v", p.Loaded(), p.Failure(), notified)
 	}
 	d := p.Discovery()
 	if d == nil || d.TokenEndpoint != srv.URL+"/token" || d.EndSessionEndpoint == "" || p.Err() != nil {
@@ -66,8 +74,9 @@ func TestDiscoveryKeepsLastGood(t *testing.T) {
 	if p.Discovery() != d {
 		t.Fatal("the last good document was dropped when the provider failed")
 	}
-	if p.Err() == nil {
-		t.Fatal("the failure is not reported")
+	if p.Err() == nil || p.Failure() == nil || !p.Loaded() || len(notified) != 3 {
+		t.Fatalf("after a failure with a good document: Err %v, Failure %v, Loaded %v (want true: the last good one serves), subscribers told %d times",
+			p.Err(), p.Failure(), p.Loaded(), len(notified))
 	}
 	if changes.Load() < 2 {
 		t.Fatalf("OnChange called %d times, want the recovery and the failure", changes.Load())

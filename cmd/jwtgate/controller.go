@@ -185,6 +185,7 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 		SecretReader:   mgr.GetAPIReader(),
 		Store:          store,
 		Remotes:        svc.remotes,
+		Providers:      svc.providers,
 		TokenCache:     cache,
 		Recorder:       mgr.GetEventRecorder("jwtgate-controller"),
 		Replicas:       cf.replicas,
