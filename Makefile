@@ -85,6 +85,7 @@ test: ## Run every test: unit and envtest (real kube-apiserver + etcd) under the
 	@$(PHASE) verify $(MAKE) --no-print-directory verify
 	@$(PHASE) envtest-bins $(MAKE) --no-print-directory envtest-bins helm
 	@$(PHASE) oidc-provider $(MAKE) --no-print-directory oidc-provider
+	@$(PHASE) traefik $(MAKE) --no-print-directory traefik
 	@$(PHASE) go-test env HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" JWTGATE_HYDRA="$$(hack/oidc-provider.sh)" $(GO) test -race -count=1 -timeout $(RACE_TIMEOUT) ./...
 	@$(PHASE) e2e $(MAKE) --no-print-directory e2e
 	@$(PHASE) fault $(MAKE) --no-print-directory fault
@@ -102,10 +103,10 @@ soak: build ## Soak: DURATION (default 10m) of mixed load through nginx while ke
 	hack/soak.sh
 
 .PHONY: e2e
-e2e: ## End-to-end: jwtgate behind a real nginx (TLS) and headless Chromium; installs them first when root.
-	hack/install-deps.sh nginx libnginx-mod-http-set-misc chromium
+e2e: ## End-to-end: jwtgate behind a real nginx (TLS) and headless Chromium, Caddy, and Traefik reading Ingresses from a real kube-apiserver; installs and builds them first.
+	hack/install-deps.sh nginx libnginx-mod-http-set-misc chromium caddy haproxy
 	$(GO) vet -tags e2e ./test/e2e/...
-	$(GO) test -tags e2e -count=1 -timeout 10m ./test/e2e/...
+	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" JWTGATE_TRAEFIK="$$(hack/traefik-bin.sh)" $(GO) test -tags e2e -count=1 -timeout 10m ./test/e2e/...
 
 .PHONY: test-short
 test-short: ## Unit tests only (no envtest, no nginx).
@@ -161,6 +162,10 @@ envtest-bins: ## Build and cache kube-apiserver and etcd for envtest (in ~/.cach
 .PHONY: oidc-provider
 oidc-provider: ## Build and cache the OpenID provider the OIDC tests sign in at (Ory Hydra, in ~/.cache/jwtgate; minutes the first time).
 	@hack/oidc-provider.sh >/dev/null
+
+.PHONY: traefik
+traefik: ## Build and cache Traefik v3.6.12 for the Traefik walk (from the Go module proxy, in ~/.cache/jwtgate; about 7 minutes the first time).
+	@hack/traefik-bin.sh >/dev/null
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN)

@@ -3,7 +3,7 @@
 # nginx and its set_misc module (the e2e's ingress-nginx-style config escapes rd
 # with set_escape_uri, as ingress-nginx does), redis-server (with redis-cli),
 # redis-sentinel (the Sentinel and Cluster session store tests), caddy (the Caddy
-# guide walk), wrk, openssl, and
+# guide walk), haproxy (the HAProxy guide walk), wrk, openssl, and
 # chromium (the e2e's browser). As root it runs apt-get; otherwise it fails with
 # the exact command to run, so a test never skips silently.
 #
@@ -22,12 +22,13 @@ present() {
     openssl) command -v openssl >/dev/null 2>&1 ;;
     chromium) [ -x /usr/bin/chromium ] ;;
     caddy) [ -x /usr/bin/caddy ] ;;
+    haproxy) [ -x /usr/sbin/haproxy ] ;;
     *) echo "install-deps.sh: unknown package $1" >&2; exit 2 ;;
   esac
 }
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(nginx libnginx-mod-http-set-misc redis-server redis-sentinel wrk openssl chromium caddy)
+[ ${#wanted[@]} -gt 0 ] || wanted=(nginx libnginx-mod-http-set-misc redis-server redis-sentinel wrk openssl chromium caddy haproxy)
 need=()
 for p in "${wanted[@]}"; do
   present "$p" || need+=("$p")

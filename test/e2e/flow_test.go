@@ -84,7 +84,7 @@ func walk(t *testing.T, s *stack) {
 			t.Fatalf("sign-in redirect %q: rd is not escaped", signin)
 		}
 	}
-	if s.config == caddyGuide {
+	if s.config.forwardAuthDoor() {
 		// An API call without a token: 401 with the challenge, never a redirect.
 		resp, body := s.do(c, http.MethodGet, original, nil, http.Header{"Accept": {"application/json"}})
 		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
@@ -163,6 +163,9 @@ func walk(t *testing.T, s *stack) {
 	}
 	opened := s.authConns.Load() - before
 	switch s.config {
+	case haproxyGuide:
+		// HAProxy's Lua HTTP client opens a connection per request: nothing to
+		// hold it to, the count is logged below.
 	case ingressStyle:
 		if opened < n {
 			t.Errorf("without keepalive nginx opened %d connections to jwtgate for %d decisions, want one each", opened, n)

@@ -182,10 +182,19 @@ const (
 	ingressStyleKeepalive                    // the same with auth-keepalive
 	readmePlainNginx                         // README.md's "Plain nginx" block, verbatim
 	caddyGuide                               // Caddy with docs/proxies/caddy.md's Caddyfile instead of nginx
+	traefikIngressNGINX                      // Traefik's ingress-nginx provider reading docs/proxies/traefik.md's Ingresses
+	traefikMiddleware                        // Traefik's CRD provider reading the page's Middleware and IngressRoute
+	haproxyGuide                             // HAProxy with docs/proxies/haproxy.md's Lua action and config
 )
 
+// forwardAuthDoor: the proxy asks /jwtgate/forward-auth, which answers API
+// calls 401 and page loads 302 (nginx turns every 401 into the redirect).
+func (c nginxConfig) forwardAuthDoor() bool {
+	return c == caddyGuide || c == traefikIngressNGINX || c == traefikMiddleware || c == haproxyGuide
+}
+
 func (c nginxConfig) String() string {
-	return [...]string{"ingress-nginx style", "ingress-nginx style with keepalive", "README plain nginx", "Caddy guide"}[c]
+	return [...]string{"ingress-nginx style", "ingress-nginx style with keepalive", "README plain nginx", "Caddy guide", "Traefik ingress-nginx provider", "Traefik Middleware", "HAProxy guide"}[c]
 }
 
 type stack struct {
@@ -196,6 +205,8 @@ type stack struct {
 	origin string // https://app.test:port
 
 	jwtgate   string        // jwtgate's listener
+	jwtgateP  *process      // jwtgate serve
+	authAddr  string        // the counting proxy in front of jwtgate that the proxy's auth requests go through
 	authConns *atomic.Int64 // connections nginx opened to jwtgate through the counting proxy
 	app       *echoApp
 }
@@ -205,18 +216,25 @@ type stack struct {
 // nginx with the given config, and stops them all when the test ends.
 func newStack(t *testing.T, config nginxConfig) *stack {
 	t.Helper()
-	requirePackages(t, false, config != readmePlainNginx)
+	if !config.forwardAuthDoor() {
+		requirePackages(t, false, config != readmePlainNginx)
+	}
 	s := &stack{t: t, dir: t.TempDir(), config: config}
 	t.Cleanup(s.dumpLogsOnFailure)
 	s.startJwtgate()
 	proxy, conns := countingProxy(t, s.jwtgate)
-	s.authConns = conns
+	s.authConns, s.authAddr = conns, proxy
 	s.app = newEchoApp(t)
 	s.port = freePort(t)
 	s.origin = "https://" + appHost + ":" + strconv.Itoa(s.port)
-	if config == caddyGuide {
+	switch config {
+	case caddyGuide:
 		s.startCaddy(proxy)
-	} else {
+	case traefikIngressNGINX, traefikMiddleware:
+		s.startTraefik(proxy)
+	case haproxyGuide:
+		s.startHAProxy(proxy)
+	default:
 		s.startNginx(proxy)
 	}
 	return s
@@ -279,6 +297,7 @@ func (s *stack) startJwtgate() {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	s.jwtgateP = p
 }
 
 // nginxParams fill the templates in testdata and the README substitutions.
@@ -427,7 +446,7 @@ func (s *stack) dumpLogsOnFailure() {
 	if !s.t.Failed() {
 		return
 	}
-	for _, f := range []string{"jwtgate.log", "error.log", "access.log", "nginx.out"} {
+	for _, f := range []string{"jwtgate.log", "error.log", "access.log", "nginx.out", "traefik.log", "haproxy.log"} {
 		b, err := os.ReadFile(filepath.Join(s.dir, f))
 		if err != nil || len(b) == 0 {
 			continue
