@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -131,6 +132,7 @@ type ProxyCheckOptions struct {
 type proxyReport struct {
 	findings                []v1alpha1.ProxyFinding // the first maxProxyFindings
 	errors, warnings, infos int                     // all of them
+	pointing                []string                // the objects that answer with the policy
 }
 
 // NewProxyChecker makes a checker; add it to the manager, which runs Start.
@@ -188,34 +190,18 @@ func (c *ProxyChecker) Trigger() {
 // Start watches Ingresses and AuthPolicies, then checks at once, on every
 // change and every Interval (looking for the optional kinds first).
 func (c *ProxyChecker) Start(ctx context.Context) error {
-	trigger := toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { c.Trigger() },
-		UpdateFunc: func(any, any) { c.Trigger() },
-		DeleteFunc: func(any) { c.Trigger() },
-	}
 	ing, err := c.Cache.GetInformer(ctx, &networkingv1.Ingress{})
 	if err != nil {
 		return fmt.Errorf("watching Ingresses for the proxy check: %w", err)
 	}
-	if _, err := ing.AddEventHandler(trigger); err != nil {
+	if _, err := ing.AddEventHandler(c.handler(true)); err != nil {
 		return err
 	}
 	aps, err := c.Cache.GetInformer(ctx, &v1alpha1.AuthPolicy{})
 	if err != nil {
 		return fmt.Errorf("watching AuthPolicies for the proxy check: %w", err)
 	}
-	// Status patches (ours among them) change no finding: only a new
-	// generation, a new policy or a deleted one does.
-	if _, err := aps.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: trigger.AddFunc, DeleteFunc: trigger.DeleteFunc,
-		UpdateFunc: func(o, n any) {
-			oo, ok1 := o.(client.Object)
-			no, ok2 := n.(client.Object)
-			if !ok1 || !ok2 || oo.GetGeneration() != no.GetGeneration() {
-				c.Trigger()
-			}
-		},
-	}); err != nil {
+	if _, err := aps.AddEventHandler(c.handler(false)); err != nil {
 		return err
 	}
 	if !c.Cache.WaitForCacheSync(ctx) {
@@ -239,7 +225,42 @@ func (c *ProxyChecker) Start(ctx context.Context) error {
 			look = true
 		case <-c.trigger:
 			look = false
+			// Changes that come in a burst (an apply of many objects) make
+			// one pass: wait a little, and take the triggers of that time.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(min(c.Interval, maxPassDelay)):
+			}
+			select {
+			case <-c.trigger:
+			default:
+			}
 		}
+	}
+}
+
+// maxPassDelay is how long a change waits for the changes that come with it
+// before a pass.
+const maxPassDelay = time.Second
+
+// handler triggers a pass on a new or deleted object, and on an update that
+// can change a finding: a new generation (the spec) or, with annotations,
+// new annotations (ingress-nginx's configuration). Status updates, which
+// proxies write often (an Ingress's address, a route's conditions), and our
+// own status patches on AuthPolicies, do not.
+func (c *ProxyChecker) handler(annotations bool) toolscache.ResourceEventHandlerFuncs {
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.Trigger() },
+		DeleteFunc: func(any) { c.Trigger() },
+		UpdateFunc: func(o, n any) {
+			oo, ok1 := o.(metav1.Object)
+			no, ok2 := n.(metav1.Object)
+			if !ok1 || !ok2 || oo.GetGeneration() != no.GetGeneration() ||
+				(annotations && !maps.Equal(oo.GetAnnotations(), no.GetAnnotations())) {
+				c.Trigger()
+			}
+		},
 	}
 }
 
@@ -288,11 +309,7 @@ func (c *ProxyChecker) syncKinds(ctx context.Context) {
 		inf, err := c.Cache.GetInformer(wctx, c.empty(found))
 		cancel()
 		if err == nil {
-			_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-				AddFunc:    func(any) { c.Trigger() },
-				UpdateFunc: func(any, any) { c.Trigger() },
-				DeleteFunc: func(any) { c.Trigger() },
-			})
+			_, err = inf.AddEventHandler(c.handler(true))
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -358,11 +375,16 @@ func (c *ProxyChecker) pass(ctx context.Context) error {
 		policies[i] = proxycheck.PolicyFrom(&aps.Items[i])
 		exists[policies[i].Key()] = true
 	}
-	findings := proxycheck.Check(proxycheck.Config{Service: c.Service}, objects, policies)
+	result := proxycheck.CheckAll(proxycheck.Config{Service: c.Service}, objects, policies)
 
 	byPolicy := map[string]proxyReport{}
+	for key, objs := range result.Pointing {
+		if exists[key] {
+			byPolicy[key] = proxyReport{pointing: objs}
+		}
+	}
 	byObject := map[string][]proxycheck.Finding{}
-	for _, f := range findings {
+	for _, f := range result.Findings {
 		byObject[f.Object] = append(byObject[f.Object], f)
 		// A finding about a policy that does not exist (an auth-url naming
 		// it) has no status to go to: the object's event says it.
@@ -412,7 +434,8 @@ func (c *ProxyChecker) pass(ctx context.Context) error {
 }
 
 func reportsEqual(a, b proxyReport) bool {
-	return a.errors == b.errors && a.warnings == b.warnings && a.infos == b.infos && slices.Equal(a.findings, b.findings)
+	return a.errors == b.errors && a.warnings == b.warnings && a.infos == b.infos &&
+		slices.Equal(a.findings, b.findings) && slices.Equal(a.pointing, b.pointing)
 }
 
 // readObjects lists the Ingresses and the watched optional kinds from the
@@ -564,7 +587,15 @@ func (r *AuthPolicyReconciler) setProxyCondition(ap *v1alpha1.AuthPolicy) {
 	cond := metav1.Condition{
 		Type: v1alpha1.ConditionProxyConfigured, Status: metav1.ConditionTrue,
 		Reason: v1alpha1.ReasonProxyConfigured, ObservedGeneration: ap.Generation,
-		Message: "nothing wrong found in the Ingresses, routes and proxy policies that point at this policy",
+		Message: "no Ingress, HTTPRoute, SecurityPolicy, Middleware or AuthorizationPolicy that the controller watches points at this policy",
+	}
+	if n := len(rep.pointing); n > 0 {
+		names := rep.pointing[:min(n, 10)]
+		more := ""
+		if n > len(names) {
+			more = fmt.Sprintf(" and %d more", n-len(names))
+		}
+		cond.Message = fmt.Sprintf("nothing wrong found in the %d proxy object(s) that point at this policy: %s%s", n, strings.Join(names, ", "), more)
 	}
 	if n := rep.errors + rep.warnings + rep.infos; n > 0 {
 		f := rep.findings[0]

@@ -49,7 +49,10 @@ func TestProxyCheckIngress(t *testing.T) {
 		proxyLog: logr.FromSlogHandler(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))})
 
 	// Nothing points at the policy yet.
-	waitCondition(t, ns, "shop", v1alpha1.ConditionProxyConfigured, metav1.ConditionTrue, v1alpha1.ReasonProxyConfigured)
+	c := waitCondition(t, ns, "shop", v1alpha1.ConditionProxyConfigured, metav1.ConditionTrue, v1alpha1.ReasonProxyConfigured)
+	if !strings.Contains(c.Message, "points at this policy") || !strings.HasPrefix(c.Message, "no ") {
+		t.Errorf("ProxyConfigured with nothing pointing at the policy: %s", c.Message)
+	}
 
 	web := ingress(ns, "web", "shop.example.com", map[string]string{
 		"nginx.ingress.kubernetes.io/auth-url":              "http://jwtgate.jwtgate.svc.cluster.local:8000/jwtgate/auth/" + ns + "/shop",
@@ -60,7 +63,7 @@ func TestProxyCheckIngress(t *testing.T) {
 	})
 	create(t, web, other)
 
-	c := waitCondition(t, ns, "shop", v1alpha1.ConditionProxyConfigured, metav1.ConditionFalse, v1alpha1.ReasonProxyMisconfigured)
+	c = waitCondition(t, ns, "shop", v1alpha1.ConditionProxyConfigured, metav1.ConditionFalse, v1alpha1.ReasonProxyMisconfigured)
 	if !strings.Contains(c.Message, "X-Auth-User") || !strings.Contains(c.Message, "Ingress "+ns+"/web") {
 		t.Errorf("ProxyConfigured message does not name the Ingress and the header: %s", c.Message)
 	}
@@ -99,7 +102,10 @@ func TestProxyCheckIngress(t *testing.T) {
 	update(t, web, func(i *networkingv1.Ingress) {
 		i.Annotations["nginx.ingress.kubernetes.io/auth-response-headers"] = "X-Auth-User,X-Auth-Roles"
 	})
-	waitCondition(t, ns, "shop", v1alpha1.ConditionProxyConfigured, metav1.ConditionTrue, v1alpha1.ReasonProxyConfigured)
+	c = waitCondition(t, ns, "shop", v1alpha1.ConditionProxyConfigured, metav1.ConditionTrue, v1alpha1.ReasonProxyConfigured)
+	if want := "nothing wrong found in the 1 proxy object(s) that point at this policy: Ingress " + ns + "/web"; c.Message != want {
+		t.Errorf("ProxyConfigured after the fix: %q, want %q", c.Message, want)
+	}
 	if got := policyStatus(t, ns, "shop").ProxyFindings; len(got) != 0 {
 		t.Errorf("status.proxyFindings after the fix: %+v", got)
 	}

@@ -70,6 +70,8 @@ type checker struct {
 	findings []Finding
 	// resolved are the policies the object being checked answers with.
 	resolved []string
+	// pointing collects resolved, by policy.
+	pointing map[string][]string
 }
 
 // attach gives the findings of one object that concern no policy in
@@ -98,7 +100,21 @@ func (c *checker) attach(first int) {
 // point at jwtgate, sorted by severity, then object. Objects that do not
 // point at jwtgate give no findings.
 func Check(cfg Config, objects []Object, policies []Policy) []Finding {
-	c := &checker{svc: cfg.Service, policies: map[string]Policy{}, list: policies, objects: objects}
+	return CheckAll(cfg, objects, policies).Findings
+}
+
+// Result is what CheckAll finds.
+type Result struct {
+	// Findings as Check returns them.
+	Findings []Finding
+	// Pointing lists, by policy ("namespace/name"), the objects that answer
+	// with it ("Ingress shop/web"), each once, in the order read.
+	Pointing map[string][]string
+}
+
+// CheckAll is Check that also says which objects point at which policy.
+func CheckAll(cfg Config, objects []Object, policies []Policy) Result {
+	c := &checker{svc: cfg.Service, policies: map[string]Policy{}, list: policies, objects: objects, pointing: map[string][]string{}}
 	if c.svc.Name == "" {
 		c.svc.Name = "jwtgate"
 	}
@@ -122,11 +138,16 @@ func Check(cfg Config, objects []Object, policies []Policy) []Finding {
 			c.authorizationPolicy(o)
 		}
 		c.attach(first)
+		for _, p := range c.resolved {
+			if !slices.Contains(c.pointing[p], o.String()) {
+				c.pointing[p] = append(c.pointing[p], o.String())
+			}
+		}
 	}
 	slices.SortStableFunc(c.findings, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.Severity.rank(), b.Severity.rank()), cmp.Compare(a.Object, b.Object))
 	})
-	return c.findings
+	return Result{Findings: c.findings, Pointing: c.pointing}
 }
 
 func (c *checker) add(sev Severity, o Object, field, policy, format string, args ...any) {

@@ -3,6 +3,7 @@ package proxycheck
 import (
 	"bytes"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -94,5 +95,19 @@ func TestFindingsAttachToPolicies(t *testing.T) {
 		if f.Policy != "shop/shop" {
 			t.Errorf("finding without its policy: %s (policy %q)", f, f.Policy)
 		}
+	}
+}
+
+// TestPointing: CheckAll says which objects answer with which policy, clean
+// or not, so that the controller can tell "nothing wrong" from "nothing
+// points here"; the sign-in route and an object naming a missing policy
+// point at none.
+func TestPointing(t *testing.T) {
+	objects, policies := decode(t, testPolicies(t)+"\n---\n"+shopIngress(goodAnnotations)+"\n---\n"+signInIngress+"\n---\n"+
+		securityPolicy(goodExtAuth)+"\n---\n"+strings.Replace(strings.ReplaceAll(shopIngress(goodAnnotations), "auth/shop/shop", "auth/shop/nope"), "name: web", "name: other", 1))
+	got := CheckAll(Config{}, objects, policies).Pointing
+	want := map[string][]string{"shop/shop": {"Ingress shop/web", "SecurityPolicy shop/web"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Pointing = %v, want %v", got, want)
 	}
 }
