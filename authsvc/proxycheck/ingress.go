@@ -106,6 +106,22 @@ func (c *checker) ingress(o Object) {
 	c.checkCopied(o, annField("auth-response-headers"), copied, ps,
 		"add it to "+nginxAnnotation+"auth-response-headers")
 
+	if t.door == DoorForwardAuth {
+		// Traefik's ingress-nginx provider ignores auth-signin: the door
+		// itself sends page loads to /jwtgate/login on the host.
+		c.checkSignInRoute(o, field, hosts, ps)
+	} else {
+		c.checkAuthSignIn(o, ann, hosts, ps)
+	}
+
+	if key, _ := ann[nginxAnnotation+"auth-cache-key"].(string); key != "" {
+		c.checkCacheKey(o, key, ps)
+	}
+}
+
+// checkAuthSignIn: ingress-nginx sends a browser that gets 401 to
+// auth-signin, which a policy that signs people in needs.
+func (c *checker) checkAuthSignIn(o Object, ann map[string]any, hosts []string, ps []Policy) {
 	signIn, _ := ann[nginxAnnotation+"auth-signin"].(string)
 	for _, p := range ps {
 		if p.SignsIn && signIn == "" {
@@ -115,10 +131,6 @@ func (c *checker) ingress(o Object) {
 	}
 	if signIn != "" && strings.Contains(signIn, "$host") {
 		c.checkSignInRoute(o, annField("auth-signin"), hosts, ps)
-	}
-
-	if key, _ := ann[nginxAnnotation+"auth-cache-key"].(string); key != "" {
-		c.checkCacheKey(o, key, ps)
 	}
 }
 

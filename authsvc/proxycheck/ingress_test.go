@@ -110,6 +110,20 @@ spec:
 				{SeverityInfo, annField("auth-url"), "fits Traefik's ingress-nginx provider only"},
 				{SeverityWarning, annField("auth-url"), `host "shop.example.com" is not in spec.hosts of AuthPolicy shop/api`},
 			}},
+		// Traefik's ingress-nginx provider ignores auth-signin; the
+		// forward-auth door sends page loads to /jwtgate/login itself, which
+		// needs a route on the host.
+		{name: "forward-auth door for a sign-in policy, sign-in pages routed", objects: shopIngress(
+			`    nginx.ingress.kubernetes.io/auth-url: http://jwtgate.jwtgate.svc:8000/jwtgate/forward-auth/shop/shop
+    nginx.ingress.kubernetes.io/auth-response-headers: X-Auth-User,X-Auth-Roles`) + "\n---\n" + signInIngress,
+			want: []want{{SeverityInfo, annField("auth-url"), "fits Traefik's ingress-nginx provider only"}}},
+		{name: "forward-auth door for a sign-in policy, no route to the sign-in page", objects: shopIngress(
+			`    nginx.ingress.kubernetes.io/auth-url: http://jwtgate.jwtgate.svc:8000/jwtgate/forward-auth/shop/shop
+    nginx.ingress.kubernetes.io/auth-response-headers: X-Auth-User,X-Auth-Roles`),
+			want: []want{
+				{SeverityInfo, annField("auth-url"), "fits Traefik's ingress-nginx provider only"},
+				{SeverityWarning, annField("auth-url"), "nothing routes /jwtgate/login on shop.example.com"},
+			}},
 		{name: "everything under /jwtgate/ routed from the internet", objects: `
 apiVersion: networking.k8s.io/v1
 kind: Ingress
