@@ -1,8 +1,11 @@
 package controllers_test
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -11,6 +14,10 @@ import (
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
+	"github.com/jwtgate/jwtgate/authsvc/login"
+	"github.com/jwtgate/jwtgate/authsvc/policy"
+	"github.com/jwtgate/jwtgate/authsvc/server"
+	"github.com/jwtgate/jwtgate/authsvc/session"
 	"github.com/jwtgate/jwtgate/internal/oidctest"
 	"github.com/jwtgate/jwtgate/internal/testproc"
 )
@@ -124,4 +131,145 @@ func TestOIDCDiscoveryFailed(t *testing.T) {
 		ap.Spec.Login.OIDC.ClientID = id
 	})
 	waitCondition(t, ns, "closed-port", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+}
+
+// oidcPages serves what `jwtgate controller` serves on --listen from the
+// replica's store and providers: the sign-in pages over one session store,
+// and the decision endpoint.
+func oidcPages(t *testing.T, r *replica) (base string, sessions *session.Memory) {
+	t.Helper()
+	sessions = session.NewMemory()
+	discard := slog.New(slog.DiscardHandler)
+	pages := login.New(login.Options{Store: r.store, Sessions: sessions, Providers: r.rec.Providers, Log: discard})
+	srv := httptest.NewServer(server.NewMux(server.Options{Store: r.store, Sessions: sessions, Pages: pages, Log: discard}))
+	t.Cleanup(srv.Close)
+	return srv.URL, sessions
+}
+
+// decideAt asks base's decision endpoint for ns/name about GET base+path with
+// the browser's cookies, as ingress-nginx would.
+func decideAt(t *testing.T, c *http.Client, base, ns, name, path string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/jwtgate/auth/"+ns+"/"+name, nil)
+	req.Header.Set("X-Original-URL", base+path)
+	req.Header.Set("X-Original-Method", http.MethodGet)
+	u, _ := url.Parse(base + "/")
+	for _, ck := range c.Jar.Cookies(u) {
+		req.AddCookie(ck)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// The browser walk with the policy and its Secrets from the API server,
+// compiled and published by the controller: sign-in at a real Ory Hydra,
+// back to the original URL, a decision with the mapped user and roles,
+// refresh, sign-out, and the ended session's refresh refused; on the way,
+// the error paths set no access cookie.
+func TestOIDCWalkThroughController(t *testing.T) {
+	ns := newNamespace(t)
+	r := startReplica(t, ns, replicaOptions{name: "a"})
+	base, sessions := oidcPages(t, r)
+	idp := oidctest.Start(t)
+	id, secret := idp.Client(base)
+	ap, sign, sec := oidcObjects(t, ns, "shop", idp.Issuer(), id, secret, "127.0.0.1")
+	create(t, sign, sec, ap)
+	waitCondition(t, ns, "shop", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+
+	alice := oidctest.User{Subject: "u-alice", Claims: map[string]any{"email": "alice@example.com", "email_verified": true, "groups": []string{"staff", "ops"}}}
+	c := oidctest.Browser()
+	resp, _ := get(t, c, base+login.LoginPath+"?rd="+url.QueryEscape("/staff/report?x=1"))
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), login.OIDCStartPath) {
+		t.Fatalf("/jwtgate/login with only oidc: %d %q, want 302 to %s", resp.StatusCode, resp.Header.Get("Location"), login.OIDCStartPath)
+	}
+	cb := idp.Walk(c, base+resp.Header.Get("Location"), alice)
+	resp, body := get(t, c, cb.String())
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/staff/report?x=1" {
+		t.Fatalf("callback: %d %q, want 303 to the original URL\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	if oidctest.SetCookie(resp, policy.AccessCookie) == nil || oidctest.SetCookie(resp, policy.RefreshCookie) == nil {
+		t.Fatalf("callback set cookies %v", resp.Cookies())
+	}
+	d := decideAt(t, c, base, ns, "shop", "/staff/report?x=1")
+	if d.StatusCode != http.StatusOK || d.Header.Get("X-Auth-User") != "alice@example.com" || d.Header.Get("X-Auth-Roles") != "staff,ops" {
+		t.Fatalf("decision %d, user %q, roles %q", d.StatusCode, d.Header.Get("X-Auth-User"), d.Header.Get("X-Auth-Roles"))
+	}
+	if list, _ := sessions.UserSessions(t.Context(), ns+"/shop", "alice@example.com"); len(list) != 1 || list[0].Origin.Method != login.MethodOIDC || list[0].Origin.Subject != "u-alice" {
+		t.Fatalf("sessions %+v", list)
+	}
+
+	// The same callback from another browser (foreign state, used code): 400, no token.
+	resp, _ = get(t, oidctest.Browser(), cb.String())
+	if resp.StatusCode != http.StatusBadRequest || oidctest.SetCookie(resp, policy.AccessCookie) != nil {
+		t.Fatalf("replayed callback: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+
+	// Refresh, sign out, and the ended session's refresh token renews nothing.
+	resp, err := c.Post(base+login.RefreshPath, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("refresh: %d, want 204", resp.StatusCode)
+	}
+	var refresh string
+	jwtgateURL, _ := url.Parse(base + "/jwtgate/")
+	for _, ck := range c.Jar.Cookies(jwtgateURL) {
+		if ck.Name == policy.RefreshCookie {
+			refresh = ck.Value
+		}
+	}
+	resp, err = c.PostForm(base+login.LogoutPath, url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Also sign out of Test SSO") {
+		t.Fatalf("sign-out: %d\n%s", resp.StatusCode, page)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+login.RefreshPath, nil)
+	req.AddCookie(&http.Cookie{Name: policy.RefreshCookie, Value: refresh})
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ck := oidctest.SetCookie(resp, policy.AccessCookie); resp.StatusCode != http.StatusUnauthorized || ck != nil && ck.MaxAge >= 0 {
+		t.Fatalf("refresh after sign-out: %d, want 401 and no access token", resp.StatusCode)
+	}
+
+	// allowedValues (groups contains staff) refuses bob: 403, no token.
+	bob := oidctest.Browser()
+	cb = idp.Walk(bob, base+login.OIDCStartPath+"?rd=/", oidctest.User{Subject: "u-bob",
+		Claims: map[string]any{"email": "bob@example.com", "email_verified": true, "groups": []string{"ops"}}})
+	resp, body = get(t, bob, cb.String())
+	if resp.StatusCode != http.StatusForbidden || oidctest.SetCookie(resp, policy.AccessCookie) != nil || !strings.Contains(body, "not allowed") {
+		t.Fatalf("refused user: %d, cookies %v\n%s", resp.StatusCode, resp.Cookies(), body)
+	}
+
+	// The provider says no (access_denied): 403, no token.
+	dan := oidctest.Browser()
+	resp, _ = get(t, dan, base+login.OIDCStartPath+"?rd=/")
+	auth, _ := url.Parse(resp.Header.Get("Location"))
+	resp, _ = get(t, dan, base+login.OIDCCallbackPath+"?error=access_denied&state="+url.QueryEscape(auth.Query().Get("state")))
+	if resp.StatusCode != http.StatusForbidden || oidctest.SetCookie(resp, policy.AccessCookie) != nil {
+		t.Fatalf("access_denied: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
 }

@@ -134,6 +134,10 @@ func (h *Handler) provider(o *policy.OIDC) (*oidc.Provider, *oidc.Discovery) {
 // oidcCallback finishes a sign-in at the provider: flow cookie and state,
 // code exchange, ID token checks, mapping, then the same session, tokens and
 // records as a password sign-in.
+// callbackKeysWait bounds how long a callback waits for the first load of the
+// provider's keys.
+const callbackKeysWait = 5 * time.Second
+
 func (h *Handler) oidcCallback(x *exchange) {
 	l := x.p.Login
 	o := l.OIDC
@@ -196,6 +200,14 @@ func (h *Handler) oidcCallback(x *exchange) {
 		h.oidcFail(x, http.StatusServiceUnavailable, ResultUnavailable, "the provider's discovery document has not loaded",
 			"Sign-in at the identity provider is unavailable right now. Please try again in a minute.")
 		return
+	}
+	if jwks := p.Keys(); jwks != nil && jwks.Current() == nil {
+		// Discovery has loaded and the provider's keys are still on their way
+		// (a replica that has just started, or found the provider a moment
+		// ago): wait for them briefly rather than spend the code and answer 502.
+		wctx, cancel := context.WithTimeout(ctx, callbackKeysWait)
+		_ = jwks.WaitReady(wctx)
+		cancel()
 	}
 	rawID, err := p.Exchange(ctx, h.client(o), d, flow, code)
 	switch {

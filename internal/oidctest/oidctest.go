@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -108,7 +109,7 @@ func Start(t *testing.T) *Hydra {
 		resp, err := http.Get(h.Admin + "/health/ready")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 && h.keysReady() {
 				return h
 			}
 		}
@@ -117,6 +118,22 @@ func Start(t *testing.T) *Hydra {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// keysReady asks for Hydra's JWKS once it is up: Hydra makes its signing
+// keys on first use, which takes seconds on a loaded machine, longer than a
+// relying party's first fetch may wait (keys.Remote's 5 s timeout, then a
+// retry 10 s later). A test starts signing in only once they exist.
+func (h *Hydra) keysReady() bool {
+	resp, err := (&http.Client{Timeout: time.Minute}).Get(h.Public + "/.well-known/jwks.json")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&set) == nil && len(set.Keys) > 0
 }
 
 // API calls Hydra's admin API and decodes its JSON answer into out (when
@@ -208,5 +225,23 @@ func (h *Hydra) Walk(c *http.Client, start string, u User) *url.URL {
 		}
 	}
 	h.t.Fatal("no redirect to jwtgate's callback after 20 redirects")
+	return nil
+}
+
+// Browser is a client with a cookie jar that does not follow redirects: a
+// walk checks each step, and Walk follows the provider's redirects itself.
+func Browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// SetCookie is the cookie named name that resp sets, or nil.
+func SetCookie(resp *http.Response, name string) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
 	return nil
 }

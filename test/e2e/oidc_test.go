@@ -1,0 +1,185 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jwtgate/jwtgate/internal/oidctest"
+)
+
+const oidcPolicyYAML = `apiVersion: jwtgate.dev/v1alpha1
+kind: AuthPolicy
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: ["127.0.0.1"]
+  rolesClaim: roles
+  rules:
+    - {path: /staff/, roles: [staff]}
+  forwardClaims:
+    - {claim: sub, header: X-Auth-User}
+    - {claim: roles, header: X-Auth-Roles}
+  login:
+    signingKeySecretRef: {name: shop-signing}   # created by jwtgate serve in --state-dir
+    cookie: {secure: false}                     # plain http on loopback
+    oidc:
+      issuerURL: %s
+      clientID: %s
+      clientSecretRef: {name: shop-oidc, key: client-secret}
+      usernameClaim: email
+      rolesClaim: groups
+      displayName: Test SSO
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: shop-oidc, namespace: default}
+stringData:
+  client-secret: %q
+`
+
+// The browser walk through the built binary, `jwtgate serve` with the policy
+// and the client's Secret in a file, against a real Ory Hydra: login ->
+// provider -> callback -> the original URL -> decision 200 with the mapped
+// user and roles -> refresh -> sign-out -> the ended session's refresh
+// refused; a replayed callback gets 400 and no token; the metric and the
+// audit line say oidc.
+func TestOIDCWalkServe(t *testing.T) {
+	dir := t.TempDir()
+	idp := oidctest.Start(t)
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	metrics := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	base := "http://" + addr
+	id, secret := idp.Client(base)
+	policyFile := filepath.Join(dir, "shop.yaml")
+	if err := os.WriteFile(policyFile, fmt.Appendf(nil, oidcPolicyYAML, idp.Issuer(), id, secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProcess(t, filepath.Join(dir, "jwtgate.log"), jwtgateBin, "serve",
+		"-f", policyFile,
+		"--listen", addr,
+		"--metrics-bind-address", metrics,
+		"--health-probe-bind-address", "0",
+		"--state-dir", filepath.Join(dir, "state"),
+		"--log-format", "text",
+		"--shutdown-timeout", "2s")
+	plain := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// Ready when the provider's discovery has loaded: the start of a sign-in
+	// redirects to it (503 before).
+	waitFor(t, p, "jwtgate serve to load the policy and discover the provider", func() bool {
+		resp, err := plain.Get(base + "/jwtgate/oidc/start?rd=/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusFound
+	})
+
+	c := oidctest.Browser()
+	resp, _ := oidcGet(t, c, base+"/jwtgate/login?rd="+url.QueryEscape("/staff/report?x=1"))
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), "/jwtgate/oidc/start") {
+		t.Fatalf("/jwtgate/login with only oidc: %d %q, want 302 to /jwtgate/oidc/start", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	cb := idp.Walk(c, base+resp.Header.Get("Location"), oidctest.User{Subject: "u-alice",
+		Claims: map[string]any{"email": "alice@example.com", "email_verified": true, "groups": []string{"staff", "ops"}}})
+	resp, body := oidcGet(t, c, cb.String())
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/staff/report?x=1" {
+		t.Fatalf("callback: %d %q, want 303 to the original URL\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	if oidctest.SetCookie(resp, "jwtgate_access") == nil || oidctest.SetCookie(resp, "jwtgate_refresh") == nil {
+		t.Fatalf("callback set cookies %v", resp.Cookies())
+	}
+
+	// The decision, as the proxy asks for it.
+	req, _ := http.NewRequest(http.MethodGet, base+"/jwtgate/auth/default/shop", nil)
+	req.Header.Set("X-Original-URL", base+"/staff/report?x=1")
+	req.Header.Set("X-Original-Method", http.MethodGet)
+	site, _ := url.Parse(base + "/")
+	for _, ck := range c.Jar.Cookies(site) {
+		req.AddCookie(ck)
+	}
+	d, err := plain.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Body.Close()
+	if d.StatusCode != http.StatusOK || d.Header.Get("X-Auth-User") != "alice@example.com" || d.Header.Get("X-Auth-Roles") != "staff,ops" {
+		t.Fatalf("decision %d, user %q, roles %q", d.StatusCode, d.Header.Get("X-Auth-User"), d.Header.Get("X-Auth-Roles"))
+	}
+
+	// The same callback from another browser: 400, no token.
+	resp, _ = oidcGet(t, oidctest.Browser(), cb.String())
+	if resp.StatusCode != http.StatusBadRequest || oidctest.SetCookie(resp, "jwtgate_access") != nil {
+		t.Fatalf("replayed callback: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+
+	// Refresh, sign out, and the ended session's refresh token renews nothing.
+	resp, err = c.Post(base+"/jwtgate/refresh", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("refresh: %d, want 204", resp.StatusCode)
+	}
+	var refresh string
+	jwtgateURL, _ := url.Parse(base + "/jwtgate/")
+	for _, ck := range c.Jar.Cookies(jwtgateURL) {
+		if ck.Name == "jwtgate_refresh" {
+			refresh = ck.Value
+		}
+	}
+	resp, err = c.PostForm(base+"/jwtgate/logout", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Also sign out of Test SSO") {
+		t.Fatalf("sign-out: %d\n%s", resp.StatusCode, page)
+	}
+	req, _ = http.NewRequest(http.MethodPost, base+"/jwtgate/refresh", nil)
+	req.AddCookie(&http.Cookie{Name: "jwtgate_refresh", Value: refresh})
+	resp, err = plain.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ck := oidctest.SetCookie(resp, "jwtgate_access"); resp.StatusCode != http.StatusUnauthorized || ck != nil && ck.MaxAge >= 0 {
+		t.Fatalf("refresh after sign-out: %d, want 401 and no access token", resp.StatusCode)
+	}
+
+	// What an operator sees: the metric and the audit line.
+	_, m := oidcGet(t, plain, "http://"+metrics+"/metrics")
+	for _, want := range []string{
+		`jwtgate_signins_total{method="oidc",policy="default/shop",result="success"} 1`,
+		`jwtgate_signins_total{method="oidc",policy="default/shop",result="state_invalid"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	log, _ := os.ReadFile(p.Log)
+	if !strings.Contains(string(log), "signin_method=oidc") {
+		t.Errorf("no audit line with signin_method=oidc in jwtgate's log")
+	}
+}
+
+func oidcGet(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
