@@ -190,6 +190,23 @@ func (c *ProxyChecker) Trigger() {
 // Start watches Ingresses and AuthPolicies, then checks at once, on every
 // change and every Interval (looking for the optional kinds first).
 func (c *ProxyChecker) Start(ctx context.Context) error {
+	// An informer the API server refuses would wait forever and log every
+	// retry: say once what is missing, and look again every Interval.
+	for said := false; ; {
+		err := c.Reader.List(ctx, &networkingv1.IngressList{}, c.probeOptions()...)
+		if err == nil {
+			break
+		}
+		if apierrors.IsForbidden(err) && !said {
+			c.Log.Error(err, "the proxy check cannot list Ingresses: grant get, list and watch on ingresses.networking.k8s.io (the chart does), or run with --proxy-check=false; trying again every interval", "interval", c.Interval)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(c.Interval):
+		}
+	}
 	ing, err := c.Cache.GetInformer(ctx, &networkingv1.Ingress{})
 	if err != nil {
 		return fmt.Errorf("watching Ingresses for the proxy check: %w", err)
@@ -299,8 +316,13 @@ func (c *ProxyChecker) syncKinds(ctx context.Context) {
 			logged := c.absent[name]
 			c.absent[name] = why
 			c.mu.Unlock()
-			if logged != why {
+			switch {
+			case logged == why:
+			case why == whyNotInstalled:
+				// The usual case (a cluster without Traefik, say): debug only.
 				c.Log.V(1).Info("not watching a proxy kind", "kind", name, "why", why)
+			default:
+				c.Log.Info("not watching a proxy kind", "kind", name, "why", why)
 			}
 			continue
 		}
@@ -326,15 +348,23 @@ func (c *ProxyChecker) syncKinds(ctx context.Context) {
 	}
 }
 
+const whyNotInstalled = "its CRD is not installed"
+
+// probeOptions list one item, where the cache reads (the chart grants the
+// same rules in every watched namespace, so the first one tells).
+func (c *ProxyChecker) probeOptions() []client.ListOption {
+	opts := []client.ListOption{client.Limit(1)}
+	if len(c.Namespaces) > 0 {
+		opts = append(opts, client.InNamespace(c.Namespaces[0]))
+	}
+	return opts
+}
+
 // served returns the first version of k the API server serves and lets us
 // list, or "" and why not; an error when it cannot tell (API server down).
 func (c *ProxyChecker) served(ctx context.Context, k optionalKind) (string, string, error) {
-	why := "its CRD is not installed"
-	opts := []client.ListOption{client.Limit(1)}
-	if len(c.Namespaces) > 0 {
-		// The chart grants the same rules in every watched namespace.
-		opts = append(opts, client.InNamespace(c.Namespaces[0]))
-	}
+	why := whyNotInstalled
+	opts := c.probeOptions()
 	for _, v := range k.versions {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(schema.GroupVersionKind{Group: k.group, Version: v, Kind: k.kind + "List"})

@@ -17,7 +17,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -300,4 +302,56 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// TestProxyCheckWithoutIngressRights: under RBAC that does not let it list
+// Ingresses, the controller still publishes policies; the checker says once
+// what to grant (no ProxyConfigured meanwhile), and starts checking as soon
+// as the rule is granted.
+func TestProxyCheckWithoutIngressRights(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	s := newSigner(t)
+	create(t, keySecret(t, ns, "shop-keys", s), jwtPolicy(ns, "shop", "shop-keys", "shop.example.com"))
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "jwtgate-no-ingress-"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"jwtgate.dev"}, Resources: []string{"*"}, Verbs: []string{"*"}},
+			{APIGroups: []string{""}, Resources: []string{"secrets", "events"}, Verbs: []string{"*"}},
+			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"*"}, Verbs: []string{"*"}},
+		},
+	}
+	create(t, role)
+	t.Cleanup(func() { k8s.Delete(ctx, role) })
+	user, err := testEnv.AddUser(envtest.User{Name: "jwtgate-" + ns}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "jwtgate-no-ingress-"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "jwtgate-" + ns}},
+	}
+	create(t, binding)
+	t.Cleanup(func() { k8s.Delete(ctx, binding) })
+
+	var logs lockedBuffer
+	const said = "the proxy check cannot list Ingresses"
+	r := startReplica(t, ns, replicaOptions{cfg: user.Config(), proxyCheck: true,
+		proxyLog: logr.FromSlogHandler(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))})
+	waitCondition(t, ns, "shop", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+	eventually(t, "the checker saying what to grant", func() (bool, string) {
+		return strings.Contains(logs.String(), said), logs.String()
+	})
+	if st := policyStatus(t, ns, "shop"); meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionProxyConfigured) != nil || r.proxy.Passes() != 0 {
+		t.Errorf("ProxyConfigured set, or %d passes, without the right to list Ingresses", r.proxy.Passes())
+	}
+
+	update(t, role, func(cr *rbacv1.ClusterRole) {
+		cr.Rules = append(cr.Rules, rbacv1.PolicyRule{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"get", "list", "watch"}})
+	})
+	waitCondition(t, ns, "shop", v1alpha1.ConditionProxyConfigured, metav1.ConditionTrue, v1alpha1.ReasonProxyConfigured)
+	if n := strings.Count(logs.String(), said); n != 1 {
+		t.Errorf("said %d times what to grant, want once:\n%s", n, logs.String())
+	}
 }
