@@ -1,6 +1,6 @@
 package controllers_test
 
-// Fault behaviour of the controller: the kube-apiserver going away,
+// Fault behavior of the controller: the kube-apiserver going away,
 // jwksURL servers failing in every way, and Secret rotation under load. Each
 // test runs against the suite's envtest API server.
 
@@ -307,7 +307,7 @@ func (p *cutProxy) restore() {
 func (p *cutProxy) pipe(c net.Conn) {
 	u, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
-		c.Close()
+		_ = c.Close()
 		return
 	}
 	if !p.track(c, u) {
@@ -315,12 +315,12 @@ func (p *cutProxy) pipe(c net.Conn) {
 	}
 	done := make(chan struct{})
 	go func() {
-		io.Copy(u, c)
-		u.Close()
+		_, _ = io.Copy(u, c)
+		_ = u.Close()
 		close(done)
 	}()
-	io.Copy(c, u)
-	c.Close()
+	_, _ = io.Copy(c, u)
+	_ = c.Close()
 	<-done
 	p.mu.Lock()
 	delete(p.conns, c)
@@ -333,8 +333,8 @@ func (p *cutProxy) track(c, u net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln == nil {
-		c.Close()
-		u.Close()
+		_ = c.Close()
+		_ = u.Close()
 		return false
 	}
 	p.conns[c], p.conns[u] = struct{}{}, struct{}{}
@@ -345,11 +345,11 @@ func (p *cutProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln != nil {
-		p.ln.Close()
+		_ = p.ln.Close()
 		p.ln = nil
 	}
 	for c := range p.conns {
-		c.Close()
+		_ = c.Close()
 		delete(p.conns, c)
 	}
 }
@@ -371,12 +371,12 @@ func TestJWKSFaultsKeepLastGood(t *testing.T) {
 		switch mode.Load().(string) {
 		case "ok":
 			w.Header().Set("Content-Type", "application/json")
-			w.Write(jwks)
+			_, _ = w.Write(jwks)
 		case "garbage":
 			w.Header().Set("Content-Type", "text/html")
-			io.WriteString(w, "<html>502 Bad Gateway</html>")
+			_, _ = io.WriteString(w, "<html>502 Bad Gateway</html>")
 		case "empty-set":
-			io.WriteString(w, `{"keys":[]}`)
+			_, _ = io.WriteString(w, `{"keys":[]}`)
 		case "status":
 			http.Error(w, "", http.StatusServiceUnavailable)
 		case "slow":
@@ -387,7 +387,7 @@ func TestJWKSFaultsKeepLastGood(t *testing.T) {
 		case "reset":
 			c, _, err := w.(http.Hijacker).Hijack()
 			if err == nil {
-				c.Close()
+				_ = c.Close()
 			}
 		}
 	}))
@@ -581,7 +581,7 @@ func httpStatus(t *testing.T, u string) int {
 	if err != nil {
 		t.Fatalf("GET %s: %v", u, err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode
 }
 

@@ -91,7 +91,7 @@ func TestReadyOnlyOncePublished(t *testing.T) {
 		},
 	}
 	create(t, role)
-	t.Cleanup(func() { k8s.Delete(ctx, role) })
+	t.Cleanup(func() { _ = k8s.Delete(ctx, role) })
 	user, err := testEnv.AddUser(envtest.User{Name: "jwtgate-" + ns}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestReadyOnlyOncePublished(t *testing.T) {
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "jwtgate-" + ns}},
 	}
 	create(t, binding)
-	t.Cleanup(func() { k8s.Delete(ctx, binding) })
+	t.Cleanup(func() { _ = k8s.Delete(ctx, binding) })
 
 	healthAddr := freeAddr(t)
 	r := startReplica(t, ns, replicaOptions{cfg: user.Config(), healthAddr: healthAddr})
@@ -135,6 +135,6 @@ func readyz(addr string) int {
 	if err != nil {
 		return 0
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode
 }

@@ -20,7 +20,7 @@ import (
 
 // SecretRefIndex indexes AuthPolicies by the names of the Secrets they reference
 // (all in the policy's own namespace).
-const SecretRefIndex = "jwtgate.dev/secretRefs"
+const SecretRefIndex = "jwtgate.dev/secretRefs" //nolint:gosec // G101: an index name, not a credential
 
 // ControllerName names the controller, its events' reporting controller, and its
 // log lines.

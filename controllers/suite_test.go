@@ -102,7 +102,7 @@ func TestMain(m *testing.M) {
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "client: %v\n", err)
-		env.Stop()
+		_ = env.Stop()
 		os.Exit(1)
 	}
 	envtestUp = true
@@ -125,12 +125,13 @@ func newNamespace(t *testing.T) string {
 	}
 	// envtest runs no namespace controller: a deleted namespace stays Terminating
 	// with its objects, which is harmless here.
-	t.Cleanup(func() { k8s.Delete(context.Background(), ns) })
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), ns) })
 	return ns.Name
 }
 
 // replica is one jwtgate controller process: a manager and its decision snapshot.
 type replica struct {
+	t     testing.TB
 	name  string
 	mgr   manager.Manager
 	rec   *controllers.AuthPolicyReconciler
@@ -291,6 +292,7 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 		}
 	}
 	r := &replica{
+		t:        t,
 		proxy:    proxy,
 		recorded: recorded,
 		probe:    probe,
@@ -313,7 +315,9 @@ func startReplica(t *testing.T, ns string, o replicaOptions) *replica {
 func (r *replica) stop() {
 	r.stopOnce.Do(func() {
 		r.cancel()
-		<-r.done
+		if err := <-r.done; err != nil {
+			r.t.Logf("replica %s: the manager ended with %v", r.name, err)
+		}
 	})
 }
 

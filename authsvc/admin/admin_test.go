@@ -60,7 +60,9 @@ func (f *fixture) signIn(t *testing.T, policy, user string) (session.Session, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.records.Record(ctx, session.Event{Time: f.clock.Now(), Kind: session.EventIssued, Policy: policy, User: user, Session: s.ID, By: session.ByUser, Client: "192.0.2.1", Expires: s.Expires})
+	if err := f.records.Record(ctx, session.Event{Time: f.clock.Now(), Kind: session.EventIssued, Policy: policy, User: user, Session: s.ID, By: session.ByUser, Client: "192.0.2.1", Expires: s.Expires}); err != nil {
+		t.Fatal(err)
+	}
 	return s, tok
 }
 
@@ -80,9 +82,9 @@ func (f *fixture) do(t *testing.T, method, path, auth, body string) (int, []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
+	_, _ = b.ReadFrom(resp.Body)
 	if resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
 		t.Fatal("401 without WWW-Authenticate")
 	}
@@ -209,7 +211,9 @@ func TestRevokeAndRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.records.Record(ctx, session.Event{Time: f.clock.Now(), Kind: session.EventRefreshed, Policy: "shop/shop", User: "alice", Session: r.ID, By: session.ByUser, Expires: r.Expires})
+	if err := f.records.Record(ctx, session.Event{Time: f.clock.Now(), Kind: session.EventRefreshed, Policy: "shop/shop", User: "alice", Session: r.ID, By: session.ByUser, Expires: r.Expires}); err != nil {
+		t.Fatal(err)
+	}
 
 	// One session, by id; the user is found in the records.
 	f.clock.Advance(time.Minute)

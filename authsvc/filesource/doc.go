@@ -11,7 +11,7 @@
 //   - documents are split the way kubectl splits them (apimachinery's YAMLReader)
 //     and converted with sigs.k8s.io/yaml, so YAML 1.1 quirks match `kubectl apply`;
 //   - decoding is strict and case-sensitive (sigs.k8s.io/json): an unknown or
-//     misspelt field is a Problem naming its full path, such as
+//     misspelled field is a Problem naming its full path, such as
 //     spec.jwt.algoritms, with a suggestion when a known field is close;
 //   - a Secret's data is base64, stringData is merged over it and then cleared,
 //     and an empty type becomes Opaque;

@@ -146,11 +146,11 @@ func (l *loader) file(path string) {
 
 // readFile reads up to maxFileSize bytes of path.
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.Open(path) //nolint:gosec // G304: a config file the operator named (serve -f), or a file in a folder it named
 	if err != nil {
 		return nil, fmt.Errorf("cannot read: %w", pathErrorReason(err))
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	content, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read: %w", pathErrorReason(err))

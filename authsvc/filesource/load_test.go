@@ -217,7 +217,7 @@ metadata: {name: keys}
 		},
 		{
 			name:         "unknown field names file, document, field and a suggestion",
-			files:        map[string]string{"p.yaml": policy("x", "ok") + "---\n" + strings.Replace(policyShop, "algorithms", "algoritms", 1)},
+			files:        map[string]string{"p.yaml": policy("x", "ok") + "---\n" + strings.Replace(policyShop, "algorithms", "algoritms", 1)}, //nolint:misspell // the misspelled field is the test
 			wantPolicies: []string{"x/ok"},
 			wantProblems: []wantProblem{{
 				file: "p.yaml", document: 2, line: 10, object: "AuthPolicy shop/shop", field: "spec.jwt.algoritms",

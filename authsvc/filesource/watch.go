@@ -70,7 +70,7 @@ func NewWatcher(paths []string, debounce time.Duration, logger *slog.Logger) (*W
 		watched:  map[string]dirFilter{},
 	}
 	if err := w.sync(); err != nil {
-		w.Close()
+		_ = w.Close()
 		return nil, err
 	}
 	return w, nil
@@ -81,7 +81,7 @@ func NewWatcher(paths []string, debounce time.Duration, logger *slog.Logger) (*W
 // folder that never stops changing still gets reloaded). It blocks until ctx
 // ends, then stops watching. Run may be called once.
 func (w *Watcher) Run(ctx context.Context, onChange func()) {
-	defer w.Close()
+	defer func() { _ = w.Close() }()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	maxDelay := 4 * w.debounce

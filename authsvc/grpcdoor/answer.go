@@ -72,7 +72,7 @@ func overwrite(name, value string) *corev3.HeaderValueOption {
 	}
 	return &corev3.HeaderValueOption{
 		Header:       &corev3.HeaderValue{Key: strings.ToLower(name), Value: value},
-		Append:       wrapperspb.Bool(false),
+		Append:       wrapperspb.Bool(false), //nolint:staticcheck // SA1019: older Envoy reads only Append (see above)
 		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 	}
 }

@@ -44,7 +44,7 @@ func serve(t *testing.T, s *Server) (*grpc.ClientConn, func()) {
 		}
 	}
 	t.Cleanup(func() {
-		conn.Close()
+		_ = conn.Close()
 		stop()
 	})
 	return conn, stop
@@ -115,7 +115,7 @@ func TestGracefulStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 
 	answer := make(chan error, 1)
 	go func() {
@@ -134,7 +134,7 @@ func TestGracefulStop(t *testing.T) {
 		if err != nil {
 			break
 		}
-		c.Close()
+		_ = c.Close()
 		time.Sleep(10 * time.Millisecond)
 	}
 	select {
@@ -170,7 +170,7 @@ func TestStopAfterTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	answer := make(chan error, 1)
 	go func() {
 		_, err := authv3.NewAuthorizationClient(conn).Check(context.Background(), &authv3.CheckRequest{})

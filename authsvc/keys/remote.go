@@ -336,7 +336,7 @@ func networkOrTimeout(err error) string {
 	return FetchNetwork
 }
 
-// fingerprintKeys summarises what a set of keys can verify, so that a
+// fingerprintKeys summarizes what a set of keys can verify, so that a
 // refresh that returns the same keys (maybe reordered or reformatted) is
 // not counted as a change.
 func fingerprintKeys(keys []Key) [sha256.Size]byte {
@@ -410,7 +410,7 @@ func jitter(d time.Duration) time.Duration {
 	if spread <= 0 {
 		return d
 	}
-	return d - time.Duration(spread) + time.Duration(rand.Int64N(2*spread+1))
+	return d - time.Duration(spread) + time.Duration(rand.Int64N(2*spread+1)) //nolint:gosec // G404: refresh jitter, not a secret
 }
 
 // WaitReady waits until the first fetch succeeded or ctx ends; then it

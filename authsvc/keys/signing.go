@@ -66,13 +66,13 @@ func ParseSigning(data map[string][]byte) (Signer, []Key, error) {
 	case hasPEM:
 		s, k, err := parseSigningPEM(pemData)
 		if err != nil {
-			return Signer{}, nil, fmt.Errorf("Secret key %q: %w", SigningKeyPEM, err)
+			return Signer{}, nil, fmt.Errorf("Secret key %q: %w", SigningKeyPEM, err) //nolint:staticcheck // ST1005: Secret is the Kubernetes kind
 		}
 		return s, []Key{k}, nil
 	case hasJWKS:
 		s, ks, err := parseSigningJWKS(jwksData)
 		if err != nil {
-			return Signer{}, nil, fmt.Errorf("Secret key %q: %w", SigningKeyJWKS, err)
+			return Signer{}, nil, fmt.Errorf("Secret key %q: %w", SigningKeyJWKS, err) //nolint:staticcheck // ST1005: Secret is the Kubernetes kind
 		}
 		return s, ks, nil
 	default:
@@ -297,7 +297,7 @@ func Generate(alg string) ([]byte, error) {
 }
 
 // APIKeyPrefix starts every API key made by NewAPIKey, so that leaked keys
-// are easy to recognise (and to scan for).
+// are easy to recognize (and to scan for).
 const APIKeyPrefix = "jgk_"
 
 // NewAPIKey returns a fresh random API key (256 bits, base64url, prefixed

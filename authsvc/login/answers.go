@@ -161,5 +161,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	hd.Set("Pragma", "no-cache")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v) // the status is sent; a client gone away is not ours to report
 }

@@ -91,7 +91,7 @@ func (pageAnswers) renewUnavailable(x *exchange) {
 // logoutToken reads the sign-out form and the refresh cookie, if any.
 func (pageAnswers) logoutToken(x *exchange) (string, bool) {
 	x.r.Body = http.MaxBytesReader(x.w, x.r.Body, maxBody)
-	x.r.ParseForm()
+	_ = x.r.ParseForm() // sign-out needs only the cookie; a bad form changes nothing
 	if c, err := x.r.Cookie(policy.RefreshCookie); err == nil {
 		return c.Value, true
 	}

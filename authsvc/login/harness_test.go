@@ -215,7 +215,7 @@ func (hs *harness) do(c *http.Client, method, path string, body io.Reader, hdr m
 	if err != nil {
 		hs.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
 }

@@ -14,7 +14,8 @@ func (h *Handler) jwks(x *exchange) {
 	set := jwk.NewSet()
 	for _, k := range x.p.Login.VerifyKeys {
 		if k.Public != nil {
-			set.AddKey(k.Public)
+			// AddKey refuses only a key already in the set: served once.
+			_ = set.AddKey(k.Public)
 		}
 	}
 	body, err := json.Marshal(set)
@@ -27,5 +28,5 @@ func (h *Handler) jwks(x *exchange) {
 	hd.Set("Cache-Control", "public, max-age=300")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Access-Control-Allow-Origin", "*")
-	x.w.Write(body)
+	_, _ = x.w.Write(body)
 }

@@ -26,7 +26,7 @@ func sessionStores(t *testing.T, run func(t *testing.T, stores func(*session.Mem
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { st.Close() })
+			t.Cleanup(func() { _ = st.Close() })
 			return st
 		})
 	})

@@ -30,7 +30,7 @@ func startRedis(t *testing.T) string {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	_ = l.Close()
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1",
 		"--dir", dir, "--logfile", "", "--loglevel", "warning")
@@ -39,24 +39,24 @@ func startRedis(t *testing.T) string {
 		t.Fatalf("starting redis-server: %v", err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		go func() { _ = cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			<-done
 		}
 	})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.SetDeadline(time.Now().Add(time.Second))
-			fmt.Fprint(c, "PING\r\n")
+			_ = c.SetDeadline(time.Now().Add(time.Second))
+			_, _ = fmt.Fprint(c, "PING\r\n")
 			buf := make([]byte, 7)
 			n, _ := c.Read(buf)
-			c.Close()
+			_ = c.Close()
 			if strings.HasPrefix(string(buf[:n]), "+PONG") {
 				break
 			}
@@ -84,7 +84,7 @@ func TestFlowOverRedis(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { st.Close() })
+			t.Cleanup(func() { _ = st.Close() })
 			return st
 		},
 		records: func(s session.Store, _ *fakeClock, log *slog.Logger) session.Records {

@@ -110,7 +110,9 @@ func (h *Handler) startSession(x *exchange, user *users.User) (access, refresh s
 	if err != nil {
 		h.log.Error("cannot sign an access token", "policy", x.p.Key, "user", user.Name, "error", err)
 		// Nobody holds this session's token: end it rather than leave it.
-		h.o.Sessions.End(context.WithoutCancel(ctx), x.p.Key, s.ID)
+		if err := h.o.Sessions.End(context.WithoutCancel(ctx), x.p.Key, s.ID); err != nil {
+			h.log.Error("cannot end the session nobody holds a token for; it expires on its own", "policy", x.p.Key, "user", user.Name, "session", s.ID, "error", err)
+		}
 		h.o.Metrics.count(x.p.Key, ResultUnavailable)
 		return "", "", false
 	}

@@ -124,7 +124,7 @@ func NewClient(o Options) *http.Client {
 	return &http.Client{Timeout: o.Timeout, Transport: t, CheckRedirect: o.CheckRedirect}
 }
 
-// controlAddress runs after DNS, on the address about to be dialled.
+// controlAddress runs after DNS, on the address about to be dialed.
 func controlAddress(_, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {

@@ -51,7 +51,7 @@ func TestClientRefusesAtDialTime(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loopback: %v", err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	port := srv.URL[strings.LastIndexByte(srv.URL, ':'):]
 	for _, u := range []string{
 		"http://0.0.0.0" + port + "/",
@@ -64,7 +64,7 @@ func TestClientRefusesAtDialTime(t *testing.T) {
 		before := hits.Load()
 		resp, err := c.Get(u)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			t.Errorf("%s: reached", u)
 			continue
 		}
@@ -101,13 +101,13 @@ func TestClientProxy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("through the proxy: %v", err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if proxied.Load() != 1 {
 		t.Fatalf("the proxy saw %d requests, want 1", proxied.Load())
 	}
 	for _, u := range []string{"http://169.254.169.254/", "http://[fe80::1]/", "http://0.0.0.0/"} {
 		if resp, err := c.Get(u); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			t.Errorf("%s: sent through the proxy", u)
 		} else if !strings.Contains(Describe(err), "refused") {
 			t.Errorf("%s: %v", u, err)

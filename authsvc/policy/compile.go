@@ -22,7 +22,7 @@ const (
 	DefaultLeeway          = 30 * time.Second
 	MaxLeeway              = 5 * time.Minute
 	DefaultRolesClaim      = "roles"
-	DefaultAPIKeyHeader    = "X-API-Key"
+	DefaultAPIKeyHeader    = "X-API-Key" //nolint:gosec // G101: a header name, not a credential
 	DefaultAccessTokenTTL  = 5 * time.Minute
 	DefaultRefreshTokenTTL = 336 * time.Hour
 	// DefaultSessionMaxLifetime: renewal stops 30 days after the sign-in.

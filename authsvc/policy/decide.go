@@ -58,7 +58,7 @@ type Request struct {
 	Header http.Header
 }
 
-// The method override headers many frameworks honour (Rails, Laravel,
+// The method override headers many frameworks honor (Rails, Laravel,
 // Express's method-override, ASP.NET, Spring's filter): a request decided for
 // its method must also pass for the method these name.
 var overrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}

@@ -130,7 +130,7 @@ func TestDecideJWKSKid(t *testing.T) {
 	k := newTestKeys(t)
 	ap, secrets := shopPolicy(k)
 	jwks := fmt.Sprintf(`{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":%q,"e":"AQAB"}]}`,
-		base64.RawURLEncoding.EncodeToString(k.rsa.PublicKey.N.Bytes()))
+		base64.RawURLEncoding.EncodeToString(k.rsa.N.Bytes()))
 	secrets["shop-keys"] = secret("shop", "shop-keys", map[string][]byte{"rsa.pem": []byte(jwks), "ec.pem": k.ecPEM, "ed.pem": k.edPEM})
 	p := mustCompile(t, ap, secrets)
 	tests := []struct {
@@ -344,7 +344,7 @@ func TestAPIKeys(t *testing.T) {
 }
 
 // Issue 12 item 3: a method in another case, or an override header that
-// frameworks honour, must not slip past a rule that names methods. The
+// frameworks honor, must not slip past a rule that names methods. The
 // decision holds for the override method too; the stricter answer wins.
 func TestDecideMethodTricks(t *testing.T) {
 	k := newTestKeys(t)

@@ -113,7 +113,7 @@ func writeKey(h hash.Hash, k any) {
 	der, err := x509.MarshalPKIXPublicKey(k)
 	if err != nil {
 		// Unknown key type: a unique value, so such keys are never shared.
-		fmt.Fprintf(h, "%p", k)
+		_, _ = fmt.Fprintf(h, "%p", k)
 		return
 	}
 	h.Write(der)

@@ -44,7 +44,7 @@ func secretSum(s *corev1.Secret) [sha256.Size]byte {
 	slices.Sort(names)
 	h := sha256.New()
 	for _, k := range names {
-		fmt.Fprintf(h, "%d:%s%d:", len(k), k, len(data[k]))
+		_, _ = fmt.Fprintf(h, "%d:%s%d:", len(k), k, len(data[k]))
 		h.Write(data[k])
 	}
 	var out [sha256.Size]byte

@@ -125,16 +125,16 @@ func CheckAll(cfg Config, objects []Object, policies []Policy) Result {
 	for _, o := range objects {
 		first := len(c.findings)
 		c.resolved = nil
-		switch {
-		case o.Kind == "Ingress":
+		switch o.Kind {
+		case "Ingress":
 			c.ingress(o)
-		case o.Kind == "HTTPRoute":
+		case "HTTPRoute":
 			c.httpRoute(o)
-		case o.Kind == "SecurityPolicy":
+		case "SecurityPolicy":
 			c.securityPolicy(o)
-		case o.Kind == "Middleware":
+		case "Middleware":
 			c.middleware(o)
-		case o.Kind == "AuthorizationPolicy":
+		case "AuthorizationPolicy":
 			c.authorizationPolicy(o)
 		}
 		c.attach(first)
@@ -251,7 +251,7 @@ func (c *checker) checkSent(o Object, field string, sent []string, ps []Policy, 
 		}
 		if len(missing) > 0 {
 			c.add(SeverityWarning, o, field, mp,
-				"does not send %s to jwtgate while AuthPolicy %s limits rules by method: an upstream that honours a method override gets a method jwtgate never checked; %s",
+				"does not send %s to jwtgate while AuthPolicy %s limits rules by method: an upstream that honors a method override gets a method jwtgate never checked; %s",
 				strings.Join(missing, ", "), mp, fmt.Sprintf(fix, strings.Join(missing, ", ")))
 		}
 	}

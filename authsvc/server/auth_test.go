@@ -175,7 +175,7 @@ func TestAuthOverHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res.Body.Close()
+		_ = res.Body.Close()
 		if res.StatusCode != 401 || res.ContentLength != 0 || res.Close {
 			t.Fatalf("status %d, length %d, close %v", res.StatusCode, res.ContentLength, res.Close)
 		}

@@ -65,7 +65,7 @@ func (e *envoyHTTP) check(t *testing.T, d downstream) envoyOutcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if _, err := conn.Write([]byte(b.String())); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func (e *envoyHTTP) check(t *testing.T, d downstream) envoyOutcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	var body strings.Builder
 	_, _ = bufio.NewReader(res.Body).WriteTo(&body)
 	out := envoyOutcome{status: res.StatusCode, body: body.String()}

@@ -113,8 +113,12 @@ func TestExpiryPolicyAndBounds(t *testing.T) {
 
 	m.MaxPerUser = 2
 	s1, _, _ := m.Create(ctx, New{Policy: "a/a", User: "bob", TTL: time.Hour})
-	m.Create(ctx, New{Policy: "a/a", User: "bob", TTL: time.Hour})
-	m.Create(ctx, New{Policy: "a/a", User: "bob", TTL: time.Hour})
+	if _, _, err := m.Create(ctx, New{Policy: "a/a", User: "bob", TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Create(ctx, New{Policy: "a/a", User: "bob", TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
 	if m.SessionAlive("a/a", s1.ID) {
 		t.Fatal("the oldest session of a user past MaxPerUser is still alive")
 	}
@@ -148,7 +152,9 @@ func TestEnd(t *testing.T) {
 	if !m.SessionAlive("a/a", s3.ID) {
 		t.Fatal("EndUser ended another user's session")
 	}
-	m.End(ctx, "a/a", s3.ID)
+	if err := m.End(ctx, "a/a", s3.ID); err != nil {
+		t.Fatal(err)
+	}
 	if m.Len() != 0 {
 		t.Fatalf("%d sessions left", m.Len())
 	}
@@ -162,8 +168,12 @@ func TestUserSessions(t *testing.T) {
 	s1, _, _ := m.Create(ctx, New{Policy: "a/a", User: "alice", Roles: []string{"user"}, TTL: time.Hour})
 	clock.Advance(time.Second)
 	s2, tok2, _ := m.Create(ctx, New{Policy: "a/a", User: "alice", TTL: 2 * time.Hour})
-	m.Create(ctx, New{Policy: "a/a", User: "bob", TTL: time.Hour})
-	m.Create(ctx, New{Policy: "b/b", User: "alice", TTL: time.Hour})
+	if _, _, err := m.Create(ctx, New{Policy: "a/a", User: "bob", TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Create(ctx, New{Policy: "b/b", User: "alice", TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
 	clock.Advance(time.Minute)
 	r2, _, err := m.Rotate(ctx, "a/a", tok2)
 	if err != nil {
@@ -185,7 +195,9 @@ func TestUserSessions(t *testing.T) {
 	if got, _ := m.UserSessions(ctx, "a/a", "alice"); len(got) != 1 || got[0].ID != s2.ID {
 		t.Fatalf("after s1 expired: %+v", got)
 	}
-	m.EndUser(ctx, "a/a", "alice")
+	if _, err := m.EndUser(ctx, "a/a", "alice"); err != nil {
+		t.Fatal(err)
+	}
 	if got, _ := m.UserSessions(ctx, "a/a", "alice"); len(got) != 0 {
 		t.Fatalf("after EndUser: %+v", got)
 	}

@@ -9,7 +9,9 @@ func TestMemoryRecordsBounds(t *testing.T) {
 	c := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	m := &MemoryRecords{EventsPerUser: 3, MaxUsers: 2, RecordTTL: time.Hour, Now: c.Now}
 	for i := range 5 {
-		m.Record(ctx, Event{Kind: EventIssued, Policy: "p/p", User: "alice", Session: string(rune('a' + i))})
+		if err := m.Record(ctx, Event{Kind: EventIssued, Policy: "p/p", User: "alice", Session: string(rune('a' + i))}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rec, _ := m.UserRecord(ctx, "p/p", "alice")
 	if len(rec.Events) != 3 || rec.Events[0].Session != "e" {
@@ -19,9 +21,13 @@ func TestMemoryRecordsBounds(t *testing.T) {
 		t.Fatalf("SessionUser = %q", u)
 	}
 	c.Advance(time.Second)
-	m.Record(ctx, Event{Kind: EventIssued, Policy: "p/p", User: "bob", Session: "x"})
+	if err := m.Record(ctx, Event{Kind: EventIssued, Policy: "p/p", User: "bob", Session: "x"}); err != nil {
+		t.Fatal(err)
+	}
 	c.Advance(time.Second)
-	m.Record(ctx, Event{Kind: EventIssued, Policy: "p/p", User: "carol", Session: "y"})
+	if err := m.Record(ctx, Event{Kind: EventIssued, Policy: "p/p", User: "carol", Session: "y"}); err != nil {
+		t.Fatal(err)
+	}
 	if rec, _ := m.UserRecord(ctx, "p/p", "alice"); len(rec.Events) != 0 {
 		t.Fatal("the least recently recorded user was not forgotten past MaxUsers")
 	}

@@ -25,7 +25,7 @@ const StateKeyAlg = "ES256"
 func addStateKeys(b *filesource.Bundle, stateDir string, log *slog.Logger) error {
 	for _, ref := range missingSigningSecrets(b) {
 		path := filepath.Join(stateDir, "signing-keys", ref.ns, ref.name+".pem")
-		pemBytes, err := os.ReadFile(path)
+		pemBytes, err := os.ReadFile(path) //nolint:gosec // G304: under the operator's --state-dir, names from validated policy keys
 		if errors.Is(err, fs.ErrNotExist) {
 			if pemBytes, err = keys.Generate(StateKeyAlg); err != nil {
 				return fmt.Errorf("generating a signing key for secret %s/%s: %w", ref.ns, ref.name, err)
@@ -91,13 +91,13 @@ func writePrivate(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return err
 	}
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return err
 	}
 	if err := tmp.Close(); err != nil {

@@ -65,7 +65,7 @@ func printProxyFindings(w io.Writer, bundle *filesource.Bundle, svc proxycheck.S
 	}
 	failing := 0
 	for _, f := range proxycheck.Check(proxycheck.Config{Service: svc}, bundle.ProxyObjects, policies) {
-		fmt.Fprintln(w, f)
+		_, _ = fmt.Fprintln(w, f)
 		if f.Severity == proxycheck.SeverityError || (strict && f.Severity == proxycheck.SeverityWarning) {
 			failing++
 		}

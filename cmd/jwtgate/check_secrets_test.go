@@ -92,8 +92,12 @@ func mustPEMKey(t *testing.T) []byte {
 func privateJWK(t *testing.T, kid string) string {
 	t.Helper()
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	d, err := ec.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
 	return fmt.Sprintf(`{"kty":"EC","crv":"P-256","kid":%q,"x":%q,"y":%q,"d":%q}`, kid,
-		b64(ec.X.FillBytes(make([]byte, 32))), b64(ec.Y.FillBytes(make([]byte, 32))), b64(ec.D.FillBytes(make([]byte, 32))))
+		b64(ec.X.FillBytes(make([]byte, 32))), b64(ec.Y.FillBytes(make([]byte, 32))), b64(d))
 }
 
 // writeSentinelFiles writes each case as a policy and its Secret, into one
@@ -165,7 +169,7 @@ func runCheckCapturing(t *testing.T, args ...string) (string, int) {
 	go func() { b, _ := io.ReadAll(r); done <- b }()
 	err := runCheck(args)
 	os.Stdout, os.Stderr = oldOut, oldErr
-	w.Close()
+	_ = w.Close()
 	out := string(<-done)
 	code := 0
 	if err != nil {
@@ -201,7 +205,9 @@ spec:
     usersSecretRef: {name: u, key: users}
     signingKeySecretRef: {name: sign}
 `
-	os.WriteFile(filepath.Join(dir, "all.yaml"), []byte(pol+"---\n"+string(users)+"---\n"+string(signing)), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "all.yaml"), []byte(pol+"---\n"+string(users)+"---\n"+string(signing)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	out, code := runCheckCapturing(t, "-f", dir)
 	if code != 0 {
 		t.Fatalf("exit %d, want 0 (warnings only):\n%s", code, out)

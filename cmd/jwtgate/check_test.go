@@ -107,6 +107,6 @@ func captureStderr(t *testing.T, fn func()) string {
 	}()
 	fn()
 	os.Stderr = old
-	w.Close()
+	_ = w.Close()
 	return <-done
 }

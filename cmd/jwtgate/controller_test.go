@@ -59,11 +59,15 @@ func TestControllerWiring(t *testing.T) {
 	if err != nil {
 		t.Fatalf("starting envtest: %v", err)
 	}
-	t.Cleanup(func() { env.Stop() })
+	t.Cleanup(func() { _ = env.Stop() })
 
 	scheme := runtime.NewScheme()
-	clientgoscheme.AddToScheme(scheme)
-	v1alpha1.AddToScheme(scheme)
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
 	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +128,7 @@ func TestControllerWiring(t *testing.T) {
 		if err != nil {
 			return 0
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -180,7 +184,7 @@ func checkGRPCDoor(t *testing.T, addr, policyKey, tok string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	// Readiness covers the HTTP listener only: wait for the gRPC one to listen.

@@ -52,7 +52,9 @@ func TestListenersBoundSlowAndLargeRequests(t *testing.T) {
 	go func() { done <- serveAll(ctx, log, common, svc) }()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("serveAll: %v", err)
+		}
 		svc.Close()
 	})
 
@@ -69,7 +71,7 @@ func TestListenersBoundSlowAndLargeRequests(t *testing.T) {
 		waitListening(t, addr)
 		t.Run(name+": trickled body", func(t *testing.T) {
 			c := dial(t, addr)
-			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: shop.example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n", path)
+			_, _ = fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: shop.example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n", path)
 			// One byte every 100ms would take 100s; the server must hang up
 			// long before (its limit is 1s; the test allows 20s).
 			deadline := time.Now().Add(20 * time.Second)
@@ -87,18 +89,18 @@ func TestListenersBoundSlowAndLargeRequests(t *testing.T) {
 		})
 		t.Run(name+": idle keep-alive", func(t *testing.T) {
 			c := dial(t, addr)
-			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: shop.example.com\r\n\r\n", path)
+			_, _ = fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: shop.example.com\r\n\r\n", path)
 			br := bufio.NewReader(c)
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
 			if resp.Close {
 				return // the server already closes after each request
 			}
-			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 			if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("an idle kept-alive connection is still open after 20s (read: %v)", err)
 			}
@@ -106,14 +108,14 @@ func TestListenersBoundSlowAndLargeRequests(t *testing.T) {
 		t.Run(name+": oversize body", func(t *testing.T) {
 			c := dial(t, addr)
 			body := strings.Repeat("a", 64<<10)
-			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: shop.example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", path, len(body))
-			go c.Write([]byte(body))
-			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			_, _ = fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: shop.example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", path, len(body))
+			go func() { _, _ = c.Write([]byte(body)) }() // the server may close before it has all of it
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusRequestEntityTooLarge {
 				t.Errorf("a %d-byte body got %d, want 413", len(body), resp.StatusCode)
 			}
@@ -127,14 +129,14 @@ func dial(t *testing.T, addr string) net.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
 // closedWithin reports whether the server closed c (or answered and closed)
 // within d.
 func closedWithin(c net.Conn, d time.Duration) bool {
-	c.SetReadDeadline(time.Now().Add(d))
+	_ = c.SetReadDeadline(time.Now().Add(d))
 	buf := make([]byte, 4096)
 	for {
 		_, err := c.Read(buf)
@@ -151,7 +153,7 @@ func waitListening(t *testing.T, addr string) {
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
-			c.Close()
+			_ = c.Close()
 			return
 		}
 		if time.Now().After(deadline) {

@@ -19,7 +19,9 @@ func TestRedisURLSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	empty := filepath.Join(dir, "empty")
-	os.WriteFile(empty, []byte("\n"), 0o600)
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	cases := []struct {
 		name    string

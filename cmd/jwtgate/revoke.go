@@ -28,7 +28,7 @@ func runRevoke(args []string) error { return revoke(os.Stdout, args) }
 func revoke(out io.Writer, args []string) error {
 	fs := flag.NewFlagSet("revoke", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), revokeUsage)
+		_, _ = fmt.Fprint(fs.Output(), revokeUsage)
 		fs.PrintDefaults()
 	}
 	adminURL := fs.String("admin-url", "http://127.0.0.1:9000", "URL of the admin API (the address of --admin-bind-address)")
@@ -70,11 +70,11 @@ func revoke(out io.Writer, args []string) error {
 	}
 	switch {
 	case res.User != "":
-		fmt.Fprintf(out, "ended %d session(s) of %s in %s\n", res.Ended, res.User, res.Policy)
+		_, _ = fmt.Fprintf(out, "ended %d session(s) of %s in %s\n", res.Ended, res.User, res.Policy)
 	case res.Ended > 0:
-		fmt.Fprintf(out, "ended session %s in %s\n", res.Session, res.Policy)
+		_, _ = fmt.Fprintf(out, "ended session %s in %s\n", res.Session, res.Policy)
 	default:
-		fmt.Fprintf(out, "session %s in %s was not alive (nothing to end)\n", res.Session, res.Policy)
+		_, _ = fmt.Fprintf(out, "session %s in %s was not alive (nothing to end)\n", res.Session, res.Policy)
 	}
 	return nil
 }

@@ -20,13 +20,19 @@ func TestRevokeCommand(t *testing.T) {
 	defer api.Close()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
-	os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	wrongFile := filepath.Join(dir, "wrong")
-	os.WriteFile(wrongFile, []byte("wrong-token-0123456789\n"), 0o600)
+	if err := os.WriteFile(wrongFile, []byte("wrong-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	ctx := context.Background()
 	s1, _, _ := store.Create(ctx, session.New{Policy: "shop/shop", User: "alice", TTL: time.Hour})
-	store.Create(ctx, session.New{Policy: "shop/shop", User: "alice", TTL: time.Hour})
+	if _, _, err := store.Create(ctx, session.New{Policy: "shop/shop", User: "alice", TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
 	s3, _, _ := store.Create(ctx, session.New{Policy: "shop/shop", User: "bob", TTL: time.Hour})
 
 	run := func(args ...string) (string, error) {

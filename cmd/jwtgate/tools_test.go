@@ -28,9 +28,9 @@ func runWithIO(t *testing.T, in string, fn func([]string) error, args ...string)
 	oldIn, oldOut := os.Stdin, os.Stdout
 	os.Stdin, os.Stdout = inR, outW
 	defer func() { os.Stdin, os.Stdout = oldIn, oldOut }()
-	go func() { io.WriteString(inW, in); inW.Close() }()
+	go func() { _, _ = io.WriteString(inW, in); _ = inW.Close() }()
 	err := fn(args)
-	outW.Close()
+	_ = outW.Close()
 	out, _ := io.ReadAll(outR)
 	return string(out), err
 }
@@ -95,7 +95,9 @@ func TestKeygenAndToken(t *testing.T) {
 				t.Fatalf("unexpected Secret: %+v", s.ObjectMeta)
 			}
 			keyFile := filepath.Join(t.TempDir(), "private.pem")
-			os.WriteFile(keyFile, []byte(s.StringData["private.pem"]), 0o600)
+			if err := os.WriteFile(keyFile, []byte(s.StringData["private.pem"]), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			tok, err := runWithIO(t, "", runToken, "--key", keyFile, "--claims", `{"sub":"alice","roles":["admin"]}`, "--ttl", "2m")
 			if err != nil {
 				t.Fatal(err)

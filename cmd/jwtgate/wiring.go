@@ -80,7 +80,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 			return nil, fmt.Errorf("--redis-url (or --redis-url-file, $%s): %w", redisURLEnv, err)
 		}
 		svc.sessions, records, svc.shared = rs, rs, true
-		svc.close = func() { rs.Close() }
+		svc.close = func() { _ = rs.Close() }
 	} else {
 		mem := session.NewMemory()
 		svc.sessions, records = mem, &session.MemoryRecords{Log: log, Sessions: mem}
@@ -155,7 +155,7 @@ func opsListeners(common commonFlags, log *slog.Logger, ready ...func(*http.Requ
 	}
 	if on(common.probeAddr) {
 		m := http.NewServeMux()
-		m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
+		m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 		m.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 			for _, check := range ready {
 				if err := check(r); err != nil {
@@ -163,7 +163,7 @@ func opsListeners(common commonFlags, log *slog.Logger, ready ...func(*http.Requ
 					return
 				}
 			}
-			w.Write([]byte("ok"))
+			_, _ = w.Write([]byte("ok"))
 		})
 		out = append(out, &listener{name: "probes", addr: common.probeAddr, handler: m, log: log, limits: common.limits(), delay: common.shutdownDelay, timeout: time.Second})
 	}

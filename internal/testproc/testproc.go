@@ -73,24 +73,24 @@ func Start(t *testing.T, logFile, bin string, args ...string) *Process {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		out.Close()
+		_ = out.Close()
 		t.Fatalf("starting %s: %v", bin, err)
 	}
 	p := &Process{Name: filepath.Base(bin), Cmd: cmd, Log: logFile, Done: make(chan error, 1)}
 	go func() { p.Done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		defer out.Close()
+		defer func() { _ = out.Close() }()
 		pid := cmd.Process.Pid
-		syscall.Kill(pid, syscall.SIGTERM)
+		_ = syscall.Kill(pid, syscall.SIGTERM)
 		select {
 		case err := <-p.Done:
 			p.Done <- err
 		case <-time.After(10 * time.Second):
 			t.Errorf("%s (pid %d) did not stop within 10 s of SIGTERM; killing it", p.Name, pid)
-			syscall.Kill(-pid, syscall.SIGKILL)
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
 		}
 		// Leftovers of the group (nginx workers) if the master died first.
-		syscall.Kill(-pid, syscall.SIGKILL)
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		if t.Failed() {
 			if b, err := os.ReadFile(logFile); err == nil {
 				if len(b) > 6000 {
@@ -129,7 +129,7 @@ func FreeAddr(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String()
 }
 
@@ -150,7 +150,7 @@ func run(m *testing.M, name string, setup func(repoRoot, jwtgateBin, dir string)
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	root, err := RepoRoot()
 	if err != nil {
 		return 0, err

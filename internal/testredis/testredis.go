@@ -54,14 +54,14 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 func (s *Server) Client(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), DialTimeout: time.Second, ReadTimeout: 2 * time.Second,
 		MaxRetries: -1, DisableIdentity: true})
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
 // Kill ends the server with SIGKILL (nothing flushed, nothing said to its
 // replicas) and waits until it is gone.
 func (s *Server) Kill() {
-	syscall.Kill(s.proc.Cmd.Process.Pid, syscall.SIGKILL)
+	_ = syscall.Kill(s.proc.Cmd.Process.Pid, syscall.SIGKILL)
 	err := <-s.proc.Done
 	s.proc.Done <- err
 }
@@ -197,7 +197,7 @@ func WaitReplicated(t *testing.T, master *Server, replicas int) {
 	defer cancel()
 	// WAIT on a connection that has just written covers everything before.
 	conn := master.Client(t).Conn()
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if err := conn.Set(ctx, "testredis:replicated", time.Now().UnixNano(), time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}

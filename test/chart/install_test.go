@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	defer func() {
 		for _, d := range tempDirs {
-			os.RemoveAll(d)
+			_ = os.RemoveAll(d)
 		}
 	}()
 	if testing.Short() {
@@ -90,32 +90,32 @@ func startEnvtest() (*envtest.Environment, error) {
 	// helm needs a kubeconfig: a cluster-admin user of its own.
 	user, err := env.AddUser(envtest.User{Name: "chart-test-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
-		env.Stop()
+		_ = env.Stop()
 		return nil, err
 	}
 	kc, err := user.KubeConfig()
 	if err != nil {
-		env.Stop()
+		_ = env.Stop()
 		return nil, err
 	}
 	dir, err := packageTempDir("jwtgate-chart-envtest-")
 	if err != nil {
-		env.Stop()
+		_ = env.Stop()
 		return nil, err
 	}
 	adminKubeconfig = filepath.Join(dir, "admin.kubeconfig")
 	if err := os.WriteFile(adminKubeconfig, kc, 0o600); err != nil {
-		env.Stop()
+		_ = env.Stop()
 		return nil, err
 	}
 	adminCfg = user.Config()
 	if dyn, err = dynamic.NewForConfig(adminCfg); err != nil {
-		env.Stop()
+		_ = env.Stop()
 		return nil, err
 	}
 	dc, err := discovery.NewDiscoveryClientForConfig(adminCfg)
 	if err != nil {
-		env.Stop()
+		_ = env.Stop()
 		return nil, err
 	}
 	mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
@@ -512,8 +512,10 @@ func startController(t *testing.T, bin string, objs []*unstructured.Unstructured
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
 		if !p.stopped {
-			p.cmd.Process.Kill()
-			<-p.done
+			_ = p.cmd.Process.Kill()
+			if err := <-p.done; err != nil {
+				t.Logf("controller killed: %v", err)
+			}
 		}
 		if t.Failed() || os.Getenv("CHART_TEST_CONTROLLER_LOG") != "" {
 			t.Logf("controller log:\n%s", p.log.String())
@@ -555,7 +557,7 @@ func (p *controllerProcess) waitReady(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, resp.Status
 	})
 }
@@ -583,7 +585,7 @@ func (p *controllerProcess) checkDecisions(t *testing.T, ns, name, host string) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != c.want {
 			t.Errorf("decision with a token: %t: %d, want %d", c.auth != "", resp.StatusCode, c.want)
 		}
@@ -603,15 +605,17 @@ func (p *controllerProcess) stop(t *testing.T) {
 	t.Helper()
 	// Let asynchronous writes (events) reach the API server before judging.
 	time.Sleep(time.Second)
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-p.done:
 		if err != nil {
 			t.Errorf("the controller exited with %v after SIGTERM", err)
 		}
 	case <-time.After(timeout):
-		p.cmd.Process.Kill()
-		<-p.done
+		_ = p.cmd.Process.Kill()
+		if err := <-p.done; err != nil {
+			t.Logf("controller killed: %v", err)
+		}
 		t.Error("the controller did not stop within the timeout after SIGTERM")
 	}
 	p.stopped = true

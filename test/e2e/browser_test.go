@@ -35,7 +35,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer chromeLog.Close()
+	defer func() { _ = chromeLog.Close() }()
 	t.Cleanup(func() {
 		if t.Failed() {
 			if b, err := os.ReadFile(chromeLog.Name()); err == nil && len(b) > 0 {

@@ -65,7 +65,7 @@ func (s *stack) startCaddy(authAddr string) {
 		if err != nil {
 			return false
 		}
-		c.Close()
+		_ = c.Close()
 		return true
 	})
 }

@@ -244,7 +244,7 @@ func (s *stack) send(c *http.Client, req *http.Request) (*http.Response, string)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		s.t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)

@@ -294,7 +294,7 @@ func (s *stack) startJwtgate() {
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
 	s.jwtgateP = p
@@ -361,7 +361,7 @@ func (s *stack) startNginx(authAddr string) {
 		if err != nil {
 			return false
 		}
-		c.Close()
+		_ = c.Close()
 		return true
 	})
 }
@@ -488,7 +488,7 @@ func newEchoApp(t *testing.T) *echoApp {
 			}
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, b.String())
+		_, _ = io.WriteString(w, b.String())
 	}))
 	t.Cleanup(srv.Close)
 	a.addr = srv.Listener.Addr().String()
@@ -541,31 +541,31 @@ func countingProxy(t *testing.T, target string) (string, *atomic.Int64) {
 				defer wg.Done()
 				u, err := net.DialTimeout("tcp", target, 5*time.Second)
 				if err != nil {
-					c.Close()
+					_ = c.Close()
 					return
 				}
 				track(c, true)
 				track(u, true)
 				done := make(chan struct{})
 				go func() {
-					io.Copy(u, c)
-					u.(*net.TCPConn).CloseWrite()
+					_, _ = io.Copy(u, c)
+					_ = u.(*net.TCPConn).CloseWrite()
 					close(done)
 				}()
-				io.Copy(c, u)
-				c.Close()
+				_, _ = io.Copy(c, u)
+				_ = c.Close()
 				<-done
-				u.Close()
+				_ = u.Close()
 				track(c, false)
 				track(u, false)
 			}()
 		}
 	}()
 	t.Cleanup(func() {
-		l.Close()
+		_ = l.Close()
 		mu.Lock()
 		for c := range open {
-			c.Close()
+			_ = c.Close()
 		}
 		mu.Unlock()
 		wg.Wait()

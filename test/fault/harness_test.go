@@ -175,6 +175,6 @@ func (j *jwtgate) decide(c *http.Client, path, token string) int {
 	if err != nil {
 		return 0
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode
 }

@@ -377,11 +377,13 @@ func (r *replica) api(path string, body any) (int, tokens, http.Header, string) 
 	if err != nil {
 		return 0, tokens{}, nil, err.Error()
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var tk tokens
 	if resp.StatusCode == http.StatusOK {
-		json.Unmarshal(rb, &tk)
+		if err := json.Unmarshal(rb, &tk); err != nil {
+			return resp.StatusCode, tk, resp.Header, fmt.Sprintf("%s (not the tokens JSON: %v)", rb, err)
+		}
 	}
 	return resp.StatusCode, tk, resp.Header, string(rb)
 }
@@ -429,7 +431,7 @@ func (r *replica) adminDo(method, path, auth, body string) (int, string) {
 	if err != nil {
 		return 0, err.Error()
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, string(b)
 }
@@ -585,11 +587,11 @@ func (r *redisServer) start() {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		out.Close()
+		_ = out.Close()
 		t.Fatalf("starting redis-server: %v", err)
 	}
 	r.cmd, r.done = cmd, make(chan error, 1)
-	go func() { r.done <- cmd.Wait(); out.Close() }()
+	go func() { r.done <- cmd.Wait(); _ = out.Close() }()
 	deadline := time.Now().Add(10 * time.Second)
 	for !r.ping() {
 		select {
@@ -610,8 +612,8 @@ func (r *redisServer) ping() bool {
 	if err != nil {
 		return false
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
 	if _, err := io.WriteString(c, "PING\r\n"); err != nil {
 		return false
 	}
@@ -627,13 +629,18 @@ func (r *redisServer) stop() {
 		return
 	}
 	pid := r.cmd.Process.Pid
-	syscall.Kill(pid, syscall.SIGTERM)
+	_ = syscall.Kill(pid, syscall.SIGTERM)
 	select {
-	case <-r.done:
+	case err := <-r.done:
+		if err != nil {
+			r.t.Logf("redis-server (pid %d) after SIGTERM: %v", pid, err)
+		}
 	case <-time.After(5 * time.Second):
 		r.t.Errorf("redis-server (pid %d) did not stop within 5 s of SIGTERM; killing it", pid)
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-r.done
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		if err := <-r.done; err != nil {
+			r.t.Logf("redis-server (pid %d) killed: %v", pid, err)
+		}
 	}
 	r.cmd = nil
 }

@@ -97,7 +97,7 @@ func startNginx(t *testing.T, dir string, upstreams ...string) string {
 	waitFor(t, proc, "nginx to listen", func() bool {
 		c, err := net.Dial("tcp", p.Listen)
 		if err == nil {
-			c.Close()
+			_ = c.Close()
 		}
 		return err == nil
 	})
@@ -151,7 +151,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("status %d", resp.StatusCode)
 		}
@@ -174,7 +174,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusServiceUnavailable
 	})
 	notReady := time.Since(termAt)
@@ -188,7 +188,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	waitUntil(t, "jwtgate-a's listener to close", func() bool {
 		c, err := net.DialTimeout("tcp", a.addr, 200*time.Millisecond)
 		if err == nil {
-			c.Close()
+			_ = c.Close()
 		}
 		return err != nil
 	})

@@ -316,9 +316,11 @@ func startJwtgate(t *testing.T) *jwtgate {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		conn.Close()
+		_ = conn.Close()
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("grpc door: %v", err)
+		}
 	})
 	j.grpc = authv3.NewAuthorizationClient(conn)
 	return j
@@ -386,8 +388,8 @@ func (e envoyHTTP) check(t *testing.T, o original) outcome {
 	if err != nil {
 		t.Fatalf("check request to jwtgate: %v", err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
 	e.j.mu.Lock()
 	out := outcome{checked: e.j.lastHTTP}
 	e.j.mu.Unlock()
@@ -468,7 +470,7 @@ func (e envoyGRPC) check(t *testing.T, o original) outcome {
 		for _, h := range r.OkResponse.GetHeaders() {
 			k := textproto.CanonicalMIMEHeaderKey(h.GetHeader().GetKey())
 			switch {
-			case h.GetAppend() != nil && !h.GetAppend().GetValue(), h.GetAppendAction() == corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD:
+			case h.GetAppend() != nil && !h.GetAppend().GetValue(), h.GetAppendAction() == corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD: //nolint:staticcheck // SA1019: an older Envoy reads Append
 				out.upstream[k] = []string{h.GetHeader().GetValue()}
 			default:
 				out.upstream[k] = append(out.upstream[k], h.GetHeader().GetValue())

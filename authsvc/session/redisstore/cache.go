@@ -108,12 +108,6 @@ func (c *liveCache) aliveKeys() []string {
 	return keys
 }
 
-func (c *liveCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
-
 // SessionAlive implements session.Store and policy.SessionChecker. It does not
 // call Redis for a session the cache knows (see the package documentation);
 // with Redis unreachable, unknown sessions are refused.
@@ -265,7 +259,7 @@ func (s *Store) listen(ctx context.Context) {
 func (s *Store) resubscribe(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ps.Close()
+	_ = s.ps.Close()
 	s.ps = s.rdb.Subscribe(ctx, s.channel)
 }
 

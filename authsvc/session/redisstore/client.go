@@ -137,7 +137,8 @@ func (s *Store) runEnding(ctx context.Context, policy string, script *redis.Scri
 		var cmd *redis.Cmd
 		var set *redis.StatusCmd
 		var wait *redis.Cmd
-		node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// Each command's own error is read below; Pipelined's is the first of them.
+		_, _ = node.Pipelined(ctx, func(p redis.Pipeliner) error {
 			if script != nil {
 				cmd = eval(p)
 			}

@@ -273,8 +273,12 @@ func runConformance(t *testing.T, mk storeMaker) {
 		s1, _, _ := m.Create(ctx, session.New{Policy: "a/a", User: "alice", Roles: []string{"user"}, TTL: time.Hour})
 		clock.Advance(time.Second)
 		s2, tok2, _ := m.Create(ctx, session.New{Policy: "a/a", User: "alice", TTL: 2 * time.Hour})
-		m.Create(ctx, session.New{Policy: "a/a", User: "bob", TTL: time.Hour})
-		m.Create(ctx, session.New{Policy: "b/b", User: "alice", TTL: time.Hour})
+		if _, _, err := m.Create(ctx, session.New{Policy: "a/a", User: "bob", TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := m.Create(ctx, session.New{Policy: "b/b", User: "alice", TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
 		clock.Advance(time.Minute)
 		r2, _, err := m.Rotate(ctx, "a/a", tok2)
 		if err != nil {
@@ -291,7 +295,9 @@ func runConformance(t *testing.T, mk storeMaker) {
 		if got, _ := l.UserSessions(ctx, "a/a", "alice"); len(got) != 1 || got[0].ID != s2.ID {
 			t.Fatalf("after s1 expired: %+v", got)
 		}
-		m.EndUser(ctx, "a/a", "alice")
+		if _, err := m.EndUser(ctx, "a/a", "alice"); err != nil {
+			t.Fatal(err)
+		}
 		if got, _ := l.UserSessions(ctx, "a/a", "alice"); len(got) != 0 {
 			t.Fatalf("after EndUser: %+v", got)
 		}

@@ -26,7 +26,7 @@ func newURLStore(t *testing.T, rawURL, prefix string, o Options) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { _ = st.Close() })
 	if !st.Healthy() {
 		t.Fatalf("store on %s is not subscribed after New", st.target)
 	}

@@ -213,7 +213,7 @@ func TestNewOptions(t *testing.T) {
 	} {
 		st, err := New(ctx, o)
 		if err == nil {
-			st.Close()
+			_ = st.Close()
 			t.Fatalf("%+v accepted", o)
 		}
 		if strings.Contains(err.Error(), "hunter2") {
@@ -234,14 +234,14 @@ func TestNewOptions(t *testing.T) {
 	if _, _, err := st.Create(ctx, session.New{Policy: "p/p", User: "alice", TTL: time.Minute}); err != nil || !st.Healthy() {
 		t.Fatalf("with the password file: %v (healthy %v)", err, st.Healthy())
 	}
-	st.Close()
+	_ = st.Close()
 	// And in the URL.
 	u := strings.Replace(srv.url(), "redis://", "redis://:pw-0123456789@", 1)
 	st, err = New(ctx, Options{URL: u, KeyPrefix: uniquePrefix(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Close()
+	_ = st.Close()
 	// A wrong password fails at once, without showing it.
 	_, err = New(ctx, Options{URL: strings.Replace(srv.url(), "redis://", "redis://:wrong-password@", 1)})
 	if err == nil || strings.Contains(err.Error(), "wrong-password") {
@@ -264,7 +264,7 @@ func TestStartBeforeRedis(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New with Redis down: %v", err)
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	if st.Healthy() {
 		t.Fatal("healthy without Redis")
 	}

@@ -24,7 +24,7 @@
 // apart from one ended on another replica during the outage, and a strict
 // policy asked for exactly that check. The user's browser is sent to sign in,
 // which says the service is unavailable; nothing worse than a non-strict
-// policy's behaviour for sessions this replica saw, and no revoked session let
+// policy's behavior for sessions this replica saw, and no revoked session let
 // through.
 //
 // Redis 5 or later (tested with 7.0): one server (redis://, rediss://), a
@@ -191,7 +191,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	err = s.rdb.Ping(pctx).Err()
 	pcancel()
 	if err != nil && isConfigError(err) {
-		s.rdb.Close()
+		_ = s.rdb.Close()
 		return nil, fmt.Errorf("redis %s: %w", target, err)
 	}
 	if err == nil {
@@ -222,7 +222,7 @@ func (s *Store) Close() error {
 	closePS := func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.ps.Close()
+		_ = s.ps.Close()
 	}
 	closePS() // ends a receive in progress
 	<-s.done

@@ -167,7 +167,9 @@ func TestReplicasAdminEndsUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a.Record(ctx, session.Event{Kind: session.EventIssued, Policy: "shop/shop", User: "alice", Session: s.ID, By: session.ByUser, Client: "192.0.2.7", Expires: s.Expires})
+		if err := a.Record(ctx, session.Event{Kind: session.EventIssued, Policy: "shop/shop", User: "alice", Session: s.ID, By: session.ByUser, Client: "192.0.2.7", Expires: s.Expires}); err != nil {
+			t.Fatal(err)
+		}
 		alice = append(alice, sess{s, tok})
 	}
 	bob, _, _ := b.Create(ctx, session.New{Policy: "shop/shop", User: "bob", TTL: time.Hour})
@@ -178,7 +180,9 @@ func TestReplicasAdminEndsUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice[0].token = tok
-	b.Record(ctx, session.Event{Kind: session.EventRefreshed, Policy: "shop/shop", User: "alice", Session: r.ID, By: session.ByUser, Expires: r.Expires})
+	if err := b.Record(ctx, session.Event{Kind: session.EventRefreshed, Policy: "shop/shop", User: "alice", Session: r.ID, By: session.ByUser, Expires: r.Expires}); err != nil {
+		t.Fatal(err)
+	}
 	for _, x := range alice {
 		if !a.SessionAlive("shop/shop", x.s.ID) || !b.SessionAlive("shop/shop", x.s.ID) {
 			t.Fatal("session not alive before the revocation")
@@ -194,9 +198,9 @@ func TestReplicasAdminEndsUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		var buf bytes.Buffer
-		buf.ReadFrom(resp.Body)
+		_, _ = buf.ReadFrom(resp.Body)
 		return resp, buf.Bytes()
 	}
 	body := `{"policy":"shop/shop","sub":"alice"}`
@@ -257,7 +261,9 @@ func TestReplicasAdminEndsUser(t *testing.T) {
 
 	// One session, with the CLI's client.
 	s, _, _ := b.Create(ctx, session.New{Policy: "shop/shop", User: "alice", TTL: time.Hour})
-	a.Record(ctx, session.Event{Kind: session.EventIssued, Policy: "shop/shop", User: "alice", Session: s.ID, By: session.ByUser})
+	if err := a.Record(ctx, session.Event{Kind: session.EventIssued, Policy: "shop/shop", User: "alice", Session: s.ID, By: session.ByUser}); err != nil {
+		t.Fatal(err)
+	}
 	one, err := c.Revoke(ctx, admin.RevokeRequest{Policy: "shop/shop", Session: s.ID, By: "jane"})
 	if err != nil || one.Ended != 1 {
 		t.Fatalf("revoke one session: %+v %v", one, err)

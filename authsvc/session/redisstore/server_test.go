@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	servers.Range(func(k, _ any) bool {
 		s := k.(*redisServer)
 		s.stop()
-		os.RemoveAll(s.dir)
+		_ = os.RemoveAll(s.dir)
 		return true
 	})
 	os.Exit(code)
@@ -97,7 +97,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
@@ -119,8 +119,8 @@ func (s *redisServer) start() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 	s.cmd = nil
 	return fmt.Errorf("redis-server on port %d did not answer within 10 s", s.port)
 }
@@ -142,8 +142,8 @@ func (s *redisServer) do(args ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
@@ -179,24 +179,16 @@ func (s *redisServer) stop() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(os.Interrupt)
+	_ = s.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
+	go func() { _ = s.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		s.cmd.Process.Kill()
+		_ = s.cmd.Process.Kill()
 		<-done
 	}
 	s.cmd = nil
-}
-
-func (s *redisServer) restart(t *testing.T) {
-	t.Helper()
-	s.stop()
-	if err := s.start(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // newTestStore opens a store on srv with a key prefix of its own, closed at
@@ -211,7 +203,7 @@ func newTestStore(t *testing.T, srv *redisServer, prefix string, o Options) *Sto
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { _ = st.Close() })
 	return st
 }
 

@@ -270,7 +270,7 @@ func (t *Target) parsePath(path string) error {
 }
 
 // parseQuery reads the parameters. Unknown ones are refused, so that a
-// misspelt sentinel_password is not silently ignored.
+// misspelled sentinel_password is not silently ignored.
 func (t *Target) parseQuery(query string) error {
 	if query == "" {
 		return nil

@@ -104,7 +104,7 @@ func main() {
 	wg.Wait()
 	bw := bufio.NewWriter(os.Stdout)
 	for _, t := range out {
-		fmt.Fprintln(bw, t)
+		_, _ = fmt.Fprintln(bw, t)
 	}
 	if err := bw.Flush(); err != nil {
 		log.Fatal(err)
