@@ -252,7 +252,9 @@ func (h *Handler) oidcCallback(x *exchange) {
 	}
 	access, err := issueAccess(x.p, s, mapped.Roles, x.now)
 	if err != nil {
-		h.o.Sessions.End(context.WithoutCancel(ctx), x.p.Key, s.ID)
+		if err := h.o.Sessions.End(context.WithoutCancel(ctx), x.p.Key, s.ID); err != nil {
+			h.log.Error("cannot end the session nobody holds a token for; it expires on its own", "policy", x.p.Key, "session", s.ID, "error", err)
+		}
 		h.oidcFail(x, http.StatusServiceUnavailable, ResultUnavailable, "cannot sign an access token: "+err.Error(), "Sign-in is unavailable for a moment.")
 		return
 	}

@@ -120,7 +120,7 @@ func (w *oidcWalk) get(c *http.Client, u string) (*http.Response, string) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
 }
@@ -158,7 +158,7 @@ func (w *oidcWalk) decide(c *http.Client, path string) *http.Response {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp
 }
 
@@ -205,7 +205,7 @@ func TestOIDCWalkWithHydra(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("refresh: %d", resp.StatusCode)
 	}
@@ -222,7 +222,7 @@ func TestOIDCWalkWithHydra(t *testing.T) {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "Also sign out of Test SSO") || !strings.Contains(string(page), "id_token_hint=") {
 		t.Fatalf("sign-out: %d\n%s", resp.StatusCode, page)
 	}
@@ -233,7 +233,7 @@ func TestOIDCWalkWithHydra(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("refresh after sign-out: %d, want 401", resp.StatusCode)
 	}

@@ -377,7 +377,7 @@ func jitter(d time.Duration) time.Duration {
 	if spread <= 0 {
 		return d
 	}
-	return d - time.Duration(spread) + time.Duration(rand.Int64N(2*spread+1))
+	return d - time.Duration(spread) + time.Duration(rand.Int64N(2*spread+1)) //nolint:gosec // G404: refresh jitter, not a secret
 }
 
 // Providers shares one Provider per issuer URL across policies and replicas

@@ -22,15 +22,15 @@ func TestDiscoveryKeepsLastGood(t *testing.T) {
 		}
 		switch mode.Load() {
 		case "ok":
-			json.NewEncoder(w).Encode(Discovery{Issuer: srv.URL, AuthorizationEndpoint: srv.URL + "/auth", TokenEndpoint: srv.URL + "/token", JWKSURI: srv.URL + "/jwks", EndSessionEndpoint: srv.URL + "/logout"})
+			_ = json.NewEncoder(w).Encode(Discovery{Issuer: srv.URL, AuthorizationEndpoint: srv.URL + "/auth", TokenEndpoint: srv.URL + "/token", JWKSURI: srv.URL + "/jwks", EndSessionEndpoint: srv.URL + "/logout"})
 		case "down":
 			http.Error(w, "SECRET-BODY", http.StatusBadGateway)
 		case "garbage":
-			w.Write([]byte("<html>SECRET-BODY</html>"))
+			_, _ = w.Write([]byte("<html>SECRET-BODY</html>"))
 		case "other issuer":
-			json.NewEncoder(w).Encode(Discovery{Issuer: "https://evil.example", AuthorizationEndpoint: srv.URL + "/auth", TokenEndpoint: srv.URL + "/token", JWKSURI: srv.URL + "/jwks"})
+			_ = json.NewEncoder(w).Encode(Discovery{Issuer: "https://evil.example", AuthorizationEndpoint: srv.URL + "/auth", TokenEndpoint: srv.URL + "/token", JWKSURI: srv.URL + "/jwks"})
 		case "no pkce":
-			json.NewEncoder(w).Encode(Discovery{Issuer: srv.URL, AuthorizationEndpoint: srv.URL + "/auth", TokenEndpoint: srv.URL + "/token", JWKSURI: srv.URL + "/jwks", CodeChallengeMethods: []string{"plain"}})
+			_ = json.NewEncoder(w).Encode(Discovery{Issuer: srv.URL, AuthorizationEndpoint: srv.URL + "/auth", TokenEndpoint: srv.URL + "/token", JWKSURI: srv.URL + "/jwks", CodeChallengeMethods: []string{"plain"}})
 		}
 	}))
 	defer srv.Close()

@@ -33,13 +33,17 @@ func newTestProvider(t *testing.T, kid string) *testProvider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv.Set(jwk.KeyIDKey, kid)
+	if err := priv.Set(jwk.KeyIDKey, kid); err != nil {
+		t.Fatal(err)
+	}
 	pub, err := priv.PublicKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	set := jwk.NewSet()
-	set.AddKey(pub)
+	if err := set.AddKey(pub); err != nil {
+		t.Fatal(err)
+	}
 	b, _ := json.Marshal(set)
 	ks, err := keys.ParseVerification(b, "")
 	if err != nil {
