@@ -82,7 +82,7 @@ func TestOIDCDiscoveryFailed(t *testing.T) {
 	// holds what must never reach a status message.
 	leaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
-		w.Write([]byte("<html>internal-secret-hunter2</html>"))
+		_, _ = w.Write([]byte("<html>internal-secret-hunter2</html>"))
 	}))
 	t.Cleanup(leaky.Close)
 

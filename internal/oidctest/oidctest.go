@@ -34,7 +34,7 @@ const CallbackPath = "/jwtgate/oidc/callback"
 
 // The login and consent app's pages: Hydra redirects the browser there, and
 // Walk answers in their place through the admin API. The host is never
-// dialled (.invalid).
+// dialed (.invalid).
 const (
 	appURL      = "http://idp-app.invalid"
 	loginPath   = "/idp-login"
@@ -108,7 +108,7 @@ func Start(t *testing.T) *Hydra {
 	for {
 		resp, err := http.Get(h.Admin + "/health/ready")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == 200 && h.keysReady() {
 				return h
 			}
@@ -147,7 +147,7 @@ func (h *Hydra) API(method, path string, in, out any) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 {
 		h.t.Fatalf("hydra %s %s: %d %s", method, path, resp.StatusCode, body)
@@ -200,7 +200,7 @@ func (h *Hydra) Walk(c *http.Client, start string, u User) *url.URL {
 			h.t.Fatalf("GET %s: %v", next, err)
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
 		if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
 			h.t.Fatalf("GET %s: %d, want a redirect", next, resp.StatusCode)

@@ -26,7 +26,7 @@ func TestHAProxyGuideFlow(t *testing.T) {
 	s := newStack(t, haproxyGuide)
 	walk(t, s)
 
-	syscall.Kill(s.jwtgateP.Cmd.Process.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(s.jwtgateP.Cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case err := <-s.jwtgateP.Done:
 		s.jwtgateP.Done <- err
@@ -87,7 +87,7 @@ func (s *stack) startHAProxy(authAddr string) {
 		if err != nil {
 			return false
 		}
-		c.Close()
+		_ = c.Close()
 		return true
 	})
 }

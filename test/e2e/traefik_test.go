@@ -62,7 +62,7 @@ func TestTraefikGuideFlow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("starting kube-apiserver and etcd: %v", err)
 	}
-	t.Cleanup(func() { env.Stop() })
+	t.Cleanup(func() { _ = env.Stop() })
 	kube.c, err = client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func (s *stack) startTraefik(authAddr string) {
 	}
 	for _, o := range decodeObjects(t, yml) {
 		kubeCreate(t, o)
-		t.Cleanup(func() { kube.c.Delete(context.Background(), o) })
+		t.Cleanup(func() { _ = kube.c.Delete(context.Background(), o) })
 	}
 
 	t.Setenv("KUBECONFIG", kube.kubeconfig)
@@ -179,7 +179,7 @@ func (s *stack) startTraefik(authAddr string) {
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusFound
 	})
 }
@@ -189,19 +189,20 @@ func (s *stack) startTraefik(authAddr string) {
 // (the API server refuses loopback in an IPv4 slice; Traefik uses this one).
 func (s *stack) service(ns, name string, port int32, target string) {
 	t := s.t
-	targetPort, err := strconv.Atoi(target)
+	port64, err := strconv.ParseInt(target, 10, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
+	targetPort := int32(port64)
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromInt32(int32(targetPort))}}},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromInt32(targetPort)}}},
 	}
 	slice := &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: name + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
 		AddressType: discoveryv1.AddressTypeFQDN,
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(targetPort))}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(targetPort)}},
 	}
 	for _, o := range []client.Object{svc, slice} {
 		kubeCreate(t, o)
@@ -255,7 +256,7 @@ func forgedOriginalURL(t *testing.T, s *stack) {
 		},
 	}
 	kubeCreate(t, ing)
-	t.Cleanup(func() { kube.c.Delete(context.Background(), ing) })
+	t.Cleanup(func() { _ = kube.c.Delete(context.Background(), ing) })
 
 	// alice (role user) signs in with the JSON API.
 	api := s.client()
