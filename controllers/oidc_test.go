@@ -161,7 +161,7 @@ func decideAt(t *testing.T, c *http.Client, base, ns, name, path string) *http.R
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp
 }
 
@@ -171,7 +171,7 @@ func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
 }
@@ -224,7 +224,7 @@ func TestOIDCWalkThroughController(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("refresh: %d, want 204", resp.StatusCode)
 	}
@@ -240,7 +240,7 @@ func TestOIDCWalkThroughController(t *testing.T) {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Also sign out of Test SSO") {
 		t.Fatalf("sign-out: %d\n%s", resp.StatusCode, page)
 	}
@@ -250,7 +250,7 @@ func TestOIDCWalkThroughController(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if ck := oidctest.SetCookie(resp, policy.AccessCookie); resp.StatusCode != http.StatusUnauthorized || ck != nil && ck.MaxAge >= 0 {
 		t.Fatalf("refresh after sign-out: %d, want 401 and no access token", resp.StatusCode)
 	}

@@ -129,7 +129,7 @@ func (h *Hydra) keysReady() bool {
 	if err != nil {
 		return false
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}

@@ -79,7 +79,7 @@ func TestOIDCWalkServe(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusFound
 	})
 
@@ -110,7 +110,7 @@ func TestOIDCWalkServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Body.Close()
+	_ = d.Body.Close()
 	if d.StatusCode != http.StatusOK || d.Header.Get("X-Auth-User") != "alice@example.com" || d.Header.Get("X-Auth-Roles") != "staff,ops" {
 		t.Fatalf("decision %d, user %q, roles %q", d.StatusCode, d.Header.Get("X-Auth-User"), d.Header.Get("X-Auth-Roles"))
 	}
@@ -126,7 +126,7 @@ func TestOIDCWalkServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("refresh: %d, want 204", resp.StatusCode)
 	}
@@ -142,7 +142,7 @@ func TestOIDCWalkServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Also sign out of Test SSO") {
 		t.Fatalf("sign-out: %d\n%s", resp.StatusCode, page)
 	}
@@ -152,7 +152,7 @@ func TestOIDCWalkServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if ck := oidctest.SetCookie(resp, "jwtgate_access"); resp.StatusCode != http.StatusUnauthorized || ck != nil && ck.MaxAge >= 0 {
 		t.Fatalf("refresh after sign-out: %d, want 401 and no access token", resp.StatusCode)
 	}
@@ -179,7 +179,7 @@ func oidcGet(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
 }
