@@ -322,7 +322,7 @@ func TestProxyCheckWithoutIngressRights(t *testing.T) {
 		},
 	}
 	create(t, role)
-	t.Cleanup(func() { k8s.Delete(ctx, role) })
+	t.Cleanup(func() { _ = k8s.Delete(ctx, role) })
 	user, err := testEnv.AddUser(envtest.User{Name: "jwtgate-" + ns}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +333,7 @@ func TestProxyCheckWithoutIngressRights(t *testing.T) {
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "jwtgate-" + ns}},
 	}
 	create(t, binding)
-	t.Cleanup(func() { k8s.Delete(ctx, binding) })
+	t.Cleanup(func() { _ = k8s.Delete(ctx, binding) })
 
 	var logs lockedBuffer
 	const said = "the proxy check cannot list Ingresses"
