@@ -54,12 +54,13 @@ vet: ## go vet.
 # make lint: gofmt, the package arrows on the whole import graph (hack/check-deps.sh),
 # then one golangci-lint run of every linter of .golangci.yml (depguard's arrows file
 # by file, govet with the e2e and fault tags, errcheck, staticcheck, gosec, ...),
-# niced: it shares the machine with the tests.
+# niced: it shares the machine with the tests; a second make lint waits for the first
+# (--allow-serial-runners) instead of failing on golangci-lint's lock.
 .PHONY: lint
 lint: golangci-lint ## gofmt check, the package arrows (hack/check-deps.sh, depguard), and every linter of .golangci.yml (govet, errcheck, staticcheck, gosec, ...; e2e and fault files too).
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	hack/check-deps.sh
-	nice -n 19 $(GOLANGCI_LINT) run ./...
+	nice -n 19 $(GOLANGCI_LINT) run --allow-serial-runners ./...
 
 .PHONY: verify
 verify: generate manifests ## Fail if generated files (deepcopy, CRD, RBAC) are not committed as generated.

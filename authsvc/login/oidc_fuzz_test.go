@@ -47,24 +47,28 @@ func newFuzzProvider(f *testing.F, clientID string) *fuzzProvider {
 	if err != nil {
 		f.Fatal(err)
 	}
-	priv.Set(jwk.KeyIDKey, "k1")
+	if err := priv.Set(jwk.KeyIDKey, "k1"); err != nil {
+		f.Fatal(err)
+	}
 	pub, _ := priv.PublicKey()
 	set := jwk.NewSet()
-	set.AddKey(pub)
+	if err := set.AddKey(pub); err != nil {
+		f.Fatal(err)
+	}
 	p := &fuzzProvider{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
-		json.NewEncoder(w).Encode(oidc.Discovery{Issuer: p.srv.URL, AuthorizationEndpoint: p.srv.URL + "/auth",
+		_ = json.NewEncoder(w).Encode(oidc.Discovery{Issuer: p.srv.URL, AuthorizationEndpoint: p.srv.URL + "/auth",
 			TokenEndpoint: p.srv.URL + "/token", JWKSURI: p.srv.URL + "/jwks", CodeChallengeMethods: []string{"S256"}})
 	})
-	mux.HandleFunc("/jwks", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(set) })
+	mux.HandleFunc("/jwks", func(w http.ResponseWriter, _ *http.Request) { _ = json.NewEncoder(w).Encode(set) })
 	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
 		p.exchanges.Add(1)
-		r.ParseForm()
+		_ = r.ParseForm() // a bad form has no code: invalid_grant below
 		if r.PostForm.Get("code") != "good-code" || r.PostForm.Get("code_verifier") != p.flow.Verifier {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
-			w.Write([]byte(`{"error":"invalid_grant"}`))
+			_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
 			return
 		}
 		now := time.Now()
@@ -76,7 +80,7 @@ func newFuzzProvider(f *testing.F, clientID string) *fuzzProvider {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": string(tok)})
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": string(tok)})
 	})
 	p.srv = httptest.NewServer(mux)
 	f.Cleanup(p.srv.Close)
