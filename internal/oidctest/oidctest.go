@@ -3,7 +3,8 @@
 // test plays Hydra's login and consent app through its admin API, so a
 // browser walk needs no page of its own: Walk follows the redirects and
 // accepts the login and the consent with the subject and ID token claims it
-// is given.
+// is given. For a real browser, StartApp runs a login and consent app that
+// does the same on the browser's way through.
 //
 // It imports only the standard library and internal/testproc, so that the
 // sign-in pages' tests, the controller's envtest and the process-level tests
@@ -14,9 +15,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -73,6 +76,49 @@ func Binary(t *testing.T) string {
 // loopback ports, waits until it is ready and stops it when the test ends
 // (printing its log if the test failed).
 func Start(t *testing.T) *Hydra {
+	t.Helper()
+	return start(t, appURL)
+}
+
+// StartApp is Start with a login and consent app that a real browser can
+// reach: an HTTP server on loopback that signs u in and grants every scope
+// at once, through the admin API, and sends the browser back to Hydra. For
+// a walk by headless Chromium, which cannot be steered as Walk steers a
+// client.
+func StartApp(t *testing.T, u User) *Hydra {
+	t.Helper()
+	var h *Hydra
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		var out struct {
+			RedirectTo string `json:"redirect_to"`
+		}
+		var err error
+		switch r.URL.Path {
+		case loginPath:
+			err = h.api("PUT", "/admin/oauth2/auth/requests/login/accept?login_challenge="+url.QueryEscape(q.Get("login_challenge")),
+				map[string]any{"subject": u.Subject}, &out)
+		case consentPath:
+			err = h.api("PUT", "/admin/oauth2/auth/requests/consent/accept?consent_challenge="+url.QueryEscape(q.Get("consent_challenge")),
+				map[string]any{"grant_scope": []string{"openid", "email", "profile"}, "session": map[string]any{"id_token": u.Claims}}, &out)
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		if err != nil {
+			// Not t.Fatal: this is the server's goroutine, not the test's.
+			t.Errorf("the login and consent app: %v", err)
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		http.Redirect(w, r, out.RedirectTo, http.StatusFound)
+	}))
+	t.Cleanup(app.Close)
+	h = start(t, app.URL)
+	return h
+}
+
+func start(t *testing.T, appURL string) *Hydra {
 	t.Helper()
 	pub, adm := testproc.FreeAddr(t), testproc.FreeAddr(t)
 	_, pubPort, _ := strings.Cut(pub, ":")
@@ -140,23 +186,30 @@ func (h *Hydra) keysReady() bool {
 // not nil). A status of 300 or more fails the test.
 func (h *Hydra) API(method, path string, in, out any) {
 	h.t.Helper()
+	if err := h.api(method, path, in, out); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *Hydra) api(method, path string, in, out any) error {
 	b, _ := json.Marshal(in)
 	req, _ := http.NewRequest(method, h.Admin+path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		h.t.Fatal(err)
+		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 {
-		h.t.Fatalf("hydra %s %s: %d %s", method, path, resp.StatusCode, body)
+		return fmt.Errorf("hydra %s %s: %d %s", method, path, resp.StatusCode, body)
 	}
 	if out != nil {
 		if err := json.Unmarshal(body, out); err != nil {
-			h.t.Fatalf("hydra %s %s: %v", method, path, err)
+			return fmt.Errorf("hydra %s %s: %w", method, path, err)
 		}
 	}
+	return nil
 }
 
 // Client registers a confidential client (client_secret_basic, code flow,

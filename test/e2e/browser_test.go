@@ -31,66 +31,12 @@ func TestBrowser(t *testing.T) {
 	s := newStack(t, ingressStyle)
 	original := s.origin + "/some/page?from=browser&q=a%20b"
 
-	chromeLog, err := os.Create(filepath.Join(s.dir, "chromium.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = chromeLog.Close() }()
-	t.Cleanup(func() {
-		if t.Failed() {
-			if b, err := os.ReadFile(chromeLog.Name()); err == nil && len(b) > 0 {
-				if len(b) > 6000 {
-					b = b[len(b)-6000:]
-				}
-				t.Logf("---- chromium output ----\n%s", b)
-			}
-		}
-	})
-
-	// One deadline for everything the browser does; when it passes, chromedp
-	// stops the browser and the test fails.
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumBin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.Flag("host-resolver-rules", "MAP "+appHost+" 127.0.0.1"),
-		// Trust exactly the test server's key (its certificate is signed by the
-		// test CA, which Chromium's store does not hold).
-		chromedp.Flag("ignore-certificate-errors-spki-list", serverSPKI),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(640, 560),
-		chromedp.CombinedOutput(chromeLog),
-	)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(ctx)
-	defer cancelBrowser()
-
+	ctx, bounded := startChromium(t, s)
 	step := func(what string, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-	}
-	// The first action starts the browser and must run on ctx itself; later
-	// ones get 10 s each.
-	bounded := func(actions ...chromedp.Action[chromedp.Void]) error {
-		c, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		return chromedp.Do(c, actions...)
 	}
 
 	// 1. The protected page sends the browser to the sign-in form.
@@ -117,7 +63,7 @@ func TestBrowser(t *testing.T) {
 	))
 	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	step("screenshot", err)
-	saveScreenshot(t, s, shot)
+	saveScreenshot(t, s, shot, screenshotFile)
 
 	// 3. Submit: the browser lands on the page it asked for, with the
 	// upstream's answer naming the signed-in user.
@@ -172,7 +118,7 @@ func waitForText(t *testing.T, ctx context.Context, want string) string {
 	}
 }
 
-func saveScreenshot(t *testing.T, s *stack, shot []byte) {
+func saveScreenshot(t *testing.T, s *stack, shot []byte, file string) {
 	t.Helper()
 	img, err := png.Decode(bytes.NewReader(shot))
 	if err != nil {
@@ -181,9 +127,9 @@ func saveScreenshot(t *testing.T, s *stack, shot []byte) {
 	if b := img.Bounds(); b.Dx() < 300 || b.Dy() < 300 {
 		t.Fatalf("the screenshot is %dx%d", b.Dx(), b.Dy())
 	}
-	dst := filepath.Join(repoRoot, screenshotFile)
+	dst := filepath.Join(repoRoot, file)
 	if _, err := os.Stat(dst); err == nil && os.Getenv("JWTGATE_UPDATE_SCREENSHOT") != "1" {
-		dst = filepath.Join(s.dir, "signin.png")
+		dst = filepath.Join(s.dir, filepath.Base(file))
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		t.Fatal(err)
@@ -192,4 +138,70 @@ func saveScreenshot(t *testing.T, s *stack, shot []byte) {
 		t.Fatal(err)
 	}
 	t.Logf("sign-in page screenshot: %s", dst)
+}
+
+// startChromium starts headless Chromium for a walk through s (app.test
+// mapped to loopback, the test server's key trusted); it stops when the test
+// ends. Its output is printed when the test fails. bounded runs actions with
+// 10 s each; the first action (which starts the browser) must run on ctx
+// itself.
+func startChromium(t *testing.T, s *stack) (ctx context.Context, bounded func(actions ...chromedp.Action[chromedp.Void]) error) {
+	t.Helper()
+	chromeLog, err := os.Create(filepath.Join(s.dir, "chromium.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = chromeLog.Close() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			if b, err := os.ReadFile(chromeLog.Name()); err == nil && len(b) > 0 {
+				if len(b) > 6000 {
+					b = b[len(b)-6000:]
+				}
+				t.Logf("---- chromium output ----\n%s", b)
+			}
+		}
+	})
+
+	// One deadline for everything the browser does; when it passes, chromedp
+	// stops the browser and the test fails.
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	t.Cleanup(cancel)
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromiumBin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.Flag("host-resolver-rules", "MAP "+appHost+" 127.0.0.1"),
+		// Trust exactly the test server's key (its certificate is signed by the
+		// test CA, which Chromium's store does not hold).
+		chromedp.Flag("ignore-certificate-errors-spki-list", serverSPKI),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(640, 560),
+		chromedp.CombinedOutput(chromeLog),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelBrowser := chromedp.NewContext(ctx)
+	t.Cleanup(cancelBrowser)
+
+	// The first action starts the browser and must run on ctx itself; later
+	// ones get 10 s each.
+	bounded = func(actions ...chromedp.Action[chromedp.Void]) error {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return chromedp.Do(c, actions...)
+	}
+
+	return ctx, bounded
 }

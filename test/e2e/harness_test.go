@@ -204,6 +204,10 @@ type stack struct {
 	port   int    // nginx's TLS port on 127.0.0.1
 	origin string // https://app.test:port
 
+	// oidcLogin is YAML put under the policy's login (indented four spaces),
+	// oidcDocs more YAML documents for the policy file (a client's Secret).
+	oidcLogin, oidcDocs string
+
 	jwtgate   string        // jwtgate's listener
 	jwtgateP  *process      // jwtgate serve
 	authAddr  string        // the counting proxy in front of jwtgate that the proxy's auth requests go through
@@ -216,17 +220,27 @@ type stack struct {
 // nginx with the given config, and stops them all when the test ends.
 func newStack(t *testing.T, config nginxConfig) *stack {
 	t.Helper()
+	return newStackWith(t, config, nil)
+}
+
+// newStackWith is newStack with prepare called, once the site's origin is
+// known, before jwtgate starts (to add to the policy).
+func newStackWith(t *testing.T, config nginxConfig, prepare func(*stack)) *stack {
+	t.Helper()
 	if !config.forwardAuthDoor() {
 		requirePackages(t, false, config != readmePlainNginx)
 	}
 	s := &stack{t: t, dir: t.TempDir(), config: config}
 	t.Cleanup(s.dumpLogsOnFailure)
+	s.port = freePort(t)
+	s.origin = "https://" + appHost + ":" + strconv.Itoa(s.port)
+	if prepare != nil {
+		prepare(s)
+	}
 	s.startJwtgate()
 	proxy, conns := countingProxy(t, s.jwtgate)
 	s.authConns, s.authAddr = conns, proxy
 	s.app = newEchoApp(t)
-	s.port = freePort(t)
-	s.origin = "https://" + appHost + ":" + strconv.Itoa(s.port)
 	switch config {
 	case caddyGuide:
 		s.startCaddy(proxy)
@@ -268,10 +282,11 @@ stringData:
 func (s *stack) startJwtgate() {
 	t := s.t
 	var cfg strings.Builder
-	cfg.WriteString(policyYAML)
+	cfg.WriteString(strings.Replace(policyYAML, "    refreshTokenTTL: 1h\n", "    refreshTokenTTL: 1h\n"+s.oidcLogin, 1))
 	for _, line := range strings.Split(strings.TrimSpace(usersFile), "\n") {
 		cfg.WriteString("    " + line + "\n")
 	}
+	cfg.WriteString(s.oidcDocs)
 	policyFile := filepath.Join(s.dir, "shop.yaml")
 	if err := os.WriteFile(policyFile, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)

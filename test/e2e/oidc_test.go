@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/jwtgate/jwtgate/internal/oidctest"
 )
 
@@ -182,4 +184,87 @@ func oidcGet(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
+}
+
+// oidcScreenshotFile is the picture of the sign-in page with the provider's
+// button that README.md shows (written as screenshotFile is).
+const oidcScreenshotFile = "docs/signin-oidc.png"
+
+// TestBrowserOIDC signs in with headless Chromium through nginx (ingress-nginx
+// style, TLS) at a real Ory Hydra: the protected page sends the browser to
+// the sign-in page, which shows the password form and the provider's button;
+// the button leads to Hydra, whose login and consent app (oidctest.StartApp)
+// signs alice in, and back through jwtgate's callback to the page first
+// asked for, where the upstream sees the mapped user and roles.
+func TestBrowserOIDC(t *testing.T) {
+	requirePackages(t, true, true)
+	idp := oidctest.StartApp(t, oidctest.User{Subject: "u-alice",
+		Claims: map[string]any{"email": "alice@example.com", "email_verified": true, "groups": []string{"staff", "ops"}}})
+	s := newStackWith(t, ingressStyle, func(s *stack) {
+		id, secret := idp.Client(s.origin)
+		s.oidcLogin = fmt.Sprintf(`    oidc:
+      issuerURL: %s
+      clientID: %s
+      clientSecretRef: {name: shop-oidc, key: client-secret}
+      usernameClaim: email
+      rolesClaim: groups
+      displayName: Example SSO
+`, idp.Issuer(), id)
+		s.oidcDocs = fmt.Sprintf("---\napiVersion: v1\nkind: Secret\nmetadata: {name: shop-oidc, namespace: default}\nstringData:\n  client-secret: %q\n", secret)
+	})
+	// Ready when jwtgate has discovered the provider: a sign-in there starts.
+	plain := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for deadline := time.Now().Add(startupTimeout); ; time.Sleep(50 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+s.jwtgate+"/jwtgate/oidc/start?rd=/", nil)
+		req.Host = appHost
+		resp, err := plain.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusFound {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jwtgate has not discovered the provider after %s: %v", startupTimeout, err)
+		}
+	}
+
+	ctx, bounded := startChromium(t, s)
+	step := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	original := s.origin + "/staff/report?from=browser"
+	step("start chromium", chromedp.Do(ctx, chromedp.Navigate("about:blank")))
+	step("open "+original, bounded(
+		chromedp.Navigate(original),
+		chromedp.WaitVisible(chromedp.ID("provider")),
+	))
+	button, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("provider")))
+	step("the provider's button", err)
+	if strings.TrimSpace(button) != "Example SSO" {
+		t.Errorf("the provider's button says %q, want %q", button, "Example SSO")
+	}
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	step("screenshot", err)
+	saveScreenshot(t, s, shot, oidcScreenshotFile)
+
+	step("click the provider's button", bounded(chromedp.Click(chromedp.ID("provider"))))
+	text := waitForText(t, ctx, "upstream saw")
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	step("location", err)
+	if loc != original {
+		t.Errorf("after signing in at the provider the browser is at %q, want %q", loc, original)
+	}
+	for _, want := range []string{
+		"upstream saw GET /staff/report?from=browser",
+		"X-Auth-User: alice@example.com",
+		"X-Auth-Roles: staff,ops",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the page after signing in lacks %q:\n%s", want, text)
+		}
+	}
 }
