@@ -219,7 +219,7 @@ func TestBrowserOIDC(t *testing.T) {
 		req.Host = appHost
 		resp, err := plain.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusFound {
 				break
 			}
