@@ -69,7 +69,7 @@ type Policy struct {
 	leeway    time.Duration
 
 	rules      ruleTable
-	slots      []string // claim paths the policy reads, by slot
+	slots      claimSlots // claim paths the policy reads, by slot
 	forward    []forwardClaim
 	blank      []Header // every forwardClaims header, empty: the allow of a public rule
 	blankNames []string
@@ -158,27 +158,54 @@ func Compile(in Input) (*Policy, error) {
 	p.Hosts = compileHostsField(spec.Hosts, "spec.hosts", &errs)
 	secrets := secretReader{ns: ap.Namespace, secrets: in.Secrets, errs: &errs}
 
-	p.slots = nil
-	slotOf := func(name string) int {
-		if i := slices.Index(p.slots, name); i >= 0 {
-			return i
-		}
-		p.slots = append(p.slots, name)
-		return len(p.slots) - 1
-	}
 	rolesClaim := spec.RolesClaim
 	if rolesClaim == "" {
 		rolesClaim = DefaultRolesClaim
 	}
-	slotOf(rolesClaim) // slot 0: rolesSlot
+	p.slots.of(rolesClaim) // slot 0: rolesSlot
 
 	if spec.JWT != nil {
 		compileJWT(p, spec.JWT, secrets, in.Remotes, &errs)
 	}
 	p.sources = compileTokenSources(spec.JWT, &errs)
-	p.rules = compileRules(spec.Rules, slotOf, &errs)
+	p.rules = compileRules(spec.Rules, p.slots.of, &errs)
 	p.Warnings = append(p.Warnings, p.rules.fallThrough(spec.Rules)...)
-	for i, fc := range spec.ForwardClaims {
+	compileForwardClaims(p, spec.ForwardClaims, &errs)
+	if spec.APIKeys != nil {
+		compileAPIKeys(p, spec.APIKeys, rolesClaim, secrets, &errs)
+	}
+	if spec.Login != nil {
+		compileSignIn(p, spec, rolesClaim, secrets, &errs)
+	}
+	if p.listed == nil {
+		p.listed = sharedSet(nil)
+	}
+	if p.own == nil {
+		p.own = sharedSet(nil)
+	}
+	if len(errs) > 0 {
+		return nil, &CompileError{Policy: p.Key, Problems: errs}
+	}
+	return p, nil
+}
+
+// claimSlots are the claim paths a policy (or its OIDC sign-in) reads, each
+// resolved once per token into its slot.
+type claimSlots []string
+
+// of returns the slot of a claim path, adding it when new.
+func (s *claimSlots) of(name string) int {
+	if i := slices.Index(*s, name); i >= 0 {
+		return i
+	}
+	*s = append(*s, name)
+	return len(*s) - 1
+}
+
+// compileForwardClaims compiles spec.forwardClaims into the headers an allow
+// sets, and their blank form for public rules.
+func compileForwardClaims(p *Policy, fcs []v1alpha1.ForwardClaim, errs *problems) {
+	for i, fc := range fcs {
 		field := fmt.Sprintf("spec.forwardClaims[%d]", i)
 		if !validHeaderName(fc.Header) {
 			errs.add(field+".header", v1alpha1.ReasonInvalidSpec, "%q is not a valid header name", fc.Header)
@@ -194,65 +221,65 @@ func Compile(in Input) (*Policy, error) {
 			errs.add(field+".format", v1alpha1.ReasonInvalidSpec, "%q is not a format: use text or json", fc.Format)
 			continue
 		}
-		p.forward = append(p.forward, forwardClaim{header: http.CanonicalHeaderKey(fc.Header), slot: slotOf(fc.Claim), json: fc.Format == v1alpha1.ForwardFormatJSON})
+		p.forward = append(p.forward, forwardClaim{header: http.CanonicalHeaderKey(fc.Header), slot: p.slots.of(fc.Claim), json: fc.Format == v1alpha1.ForwardFormatJSON})
 	}
 	for _, f := range p.forward {
 		p.blank = append(p.blank, Header{Name: f.header, Values: []string{""}})
 		p.blankNames = append(p.blankNames, f.header)
 	}
-	if spec.APIKeys != nil {
-		p.apiKeyHdr = spec.APIKeys.Header
-		if p.apiKeyHdr == "" {
-			p.apiKeyHdr = DefaultAPIKeyHeader
-		}
-		if !validHeaderName(p.apiKeyHdr) {
-			errs.add("spec.apiKeys.header", v1alpha1.ReasonInvalidSpec, "%q is not a valid header name", p.apiKeyHdr)
-		}
-		p.apiKeyHdr = http.CanonicalHeaderKey(p.apiKeyHdr)
-		if data, ok := secrets.key("spec.apiKeys.secretRef", spec.APIKeys.SecretRef); ok {
-			t, lineErrs := parseAPIKeys(data)
-			for _, le := range lineErrs {
-				errs.add("spec.apiKeys.secretRef", v1alpha1.ReasonAPIKeysInvalid, "secret %s/%s key %q: %s", ap.Namespace, spec.APIKeys.SecretRef.Name, spec.APIKeys.SecretRef.Key, le)
-			}
-			for i := range t.keys {
-				k := &t.keys[i]
-				roles := make([]any, len(k.roles))
-				for j, r := range k.roles {
-					roles[j] = r
-				}
-				k.identity = p.newIdentity(map[string]any{"sub": k.name, rolesClaim: roles})
-				k.identity.APIKey = true
-			}
-			p.apiKeys = t
-			p.trusts = append(p.trusts, trust{field: "spec.apiKeys.secretRef", secret: spec.APIKeys.SecretRef.Name, key: spec.APIKeys.SecretRef.Key, sum: secretKeySum(data), kind: trustAPIKeys})
-		}
+}
+
+// compileAPIKeys compiles spec.apiKeys: the header, and the keys of its Secret,
+// each with the identity a request presenting it gets (built once, here, after
+// the policy's claim slots are known).
+func compileAPIKeys(p *Policy, spec *v1alpha1.APIKeys, rolesClaim string, secrets secretReader, errs *problems) {
+	p.apiKeyHdr = spec.Header
+	if p.apiKeyHdr == "" {
+		p.apiKeyHdr = DefaultAPIKeyHeader
 	}
-	if spec.Login != nil {
-		p.Login = compileLogin(p, spec, rolesClaim, secrets, &errs)
-		if p.Login != nil && len(p.Login.Users.Costs()) > 1 {
-			costs := p.Login.Users.Costs()
-			p.Warnings = append(p.Warnings, Problem{Field: "spec.login.usersSecretRef", Reason: v1alpha1.ReasonMixedBcryptCosts,
-				Message: fmt.Sprintf("secret %s/%s key %q mixes bcrypt costs %s: a sign-in for an unknown name takes as long as one of cost %d, so users of lower cost can be told apart by timing; make every hash with the same cost (jwtgate hash-password --cost %d)",
-					p.Namespace, spec.Login.UsersSecretRef.Name, spec.Login.UsersSecretRef.Key, joinInts(costs), costs[len(costs)-1], costs[len(costs)-1])})
+	if !validHeaderName(p.apiKeyHdr) {
+		errs.add("spec.apiKeys.header", v1alpha1.ReasonInvalidSpec, "%q is not a valid header name", p.apiKeyHdr)
+	}
+	p.apiKeyHdr = http.CanonicalHeaderKey(p.apiKeyHdr)
+	data, ok := secrets.key("spec.apiKeys.secretRef", spec.SecretRef)
+	if !ok {
+		return
+	}
+	t, lineErrs := parseAPIKeys(data)
+	for _, le := range lineErrs {
+		errs.add("spec.apiKeys.secretRef", v1alpha1.ReasonAPIKeysInvalid, "secret %s/%s key %q: %s", p.Namespace, spec.SecretRef.Name, spec.SecretRef.Key, le)
+	}
+	for i := range t.keys {
+		k := &t.keys[i]
+		roles := make([]any, len(k.roles))
+		for j, r := range k.roles {
+			roles[j] = r
 		}
-		if p.Login != nil {
-			own := slices.Clone(p.Login.VerifyKeys)
-			for i := range own {
-				own[i].Algs = []jwa.SignatureAlgorithm{p.Login.Signer.Alg}
-			}
-			p.own = sharedSet(own)
-		}
+		k.identity = p.newIdentity(map[string]any{"sub": k.name, rolesClaim: roles})
+		k.identity.APIKey = true
 	}
-	if p.listed == nil {
-		p.listed = sharedSet(nil)
+	p.apiKeys = t
+	p.trusts = append(p.trusts, trust{field: "spec.apiKeys.secretRef", secret: spec.SecretRef.Name, key: spec.SecretRef.Key, sum: secretKeySum(data), kind: trustAPIKeys})
+}
+
+// compileSignIn compiles spec.login, warns about mixed bcrypt costs, and builds
+// the key set of the policy's own tokens: its signing keys, each verifying only
+// the signing algorithm.
+func compileSignIn(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, secrets secretReader, errs *problems) {
+	p.Login = compileLogin(p, spec, rolesClaim, secrets, errs)
+	if p.Login == nil {
+		return
 	}
-	if p.own == nil {
-		p.own = sharedSet(nil)
+	if costs := p.Login.Users.Costs(); len(costs) > 1 {
+		p.Warnings = append(p.Warnings, Problem{Field: "spec.login.usersSecretRef", Reason: v1alpha1.ReasonMixedBcryptCosts,
+			Message: fmt.Sprintf("secret %s/%s key %q mixes bcrypt costs %s: a sign-in for an unknown name takes as long as one of cost %d, so users of lower cost can be told apart by timing; make every hash with the same cost (jwtgate hash-password --cost %d)",
+				p.Namespace, spec.Login.UsersSecretRef.Name, spec.Login.UsersSecretRef.Key, joinInts(costs), costs[len(costs)-1], costs[len(costs)-1])})
 	}
-	if len(errs) > 0 {
-		return nil, &CompileError{Policy: p.Key, Problems: errs}
+	own := slices.Clone(p.Login.VerifyKeys)
+	for i := range own {
+		own[i].Algs = []jwa.SignatureAlgorithm{p.Login.Signer.Alg}
 	}
-	return p, nil
+	p.own = sharedSet(own)
 }
 
 func validHost(h string) bool {
@@ -319,58 +346,71 @@ func compileJWT(p *Policy, j *v1alpha1.JWTSpec, secrets secretReader, remotes *k
 		case ks.SecretRef != nil && ks.JWKSURL != "":
 			errs.add(field, v1alpha1.ReasonInvalidSpec, "set exactly one of secretRef or jwksURL")
 		case ks.SecretRef != nil:
-			data, ok := secrets.key(field+".secretRef", *ks.SecretRef)
-			if !ok {
-				continue
-			}
-			switch ks.Encoding {
-			case "", v1alpha1.KeyEncodingUTF8, v1alpha1.KeyEncodingHex, v1alpha1.KeyEncodingBase64:
-			default:
-				errs.add(field+".encoding", v1alpha1.ReasonInvalidSpec, "%q is not an encoding: use utf8, hex or base64", ks.Encoding)
-				continue
-			}
-			parsed, err := parseVerificationShared(data, keys.Encoding(ks.Encoding))
-			if err != nil {
-				errs.add(field+".secretRef", v1alpha1.ReasonKeyInvalid, "secret %s/%s key %q: %v", p.Namespace, ks.SecretRef.Name, ks.SecretRef.Key, err)
-				continue
-			}
-			p.parsed = append(p.parsed, parsed) // keeps the shared entry alive
-			usable := 0
-			t := trust{field: field + ".secretRef", secret: ks.SecretRef.Name, key: ks.SecretRef.Key, sum: secretKeySum(data), kind: trustVerify}
-			for _, k := range parsed.keys {
-				k.Algs = slices.DeleteFunc(slices.Clone(k.Algs), func(a jwa.SignatureAlgorithm) bool { return !slices.Contains(p.algs, a.String()) })
-				if len(k.Algs) > 0 {
-					usable++
-					listed = append(listed, k)
-					t.listed = append(t.listed, k)
-				}
-			}
-			p.trusts = append(p.trusts, t)
-			if usable == 0 {
-				errs.add(field+".secretRef", v1alpha1.ReasonKeyInvalid, "secret %s/%s key %q: no key in it fits spec.jwt.algorithms %v (an RSA key verifies RS*/PS*, an EC key ES*, Ed25519 EdDSA, an HMAC secret HS*)", p.Namespace, ks.SecretRef.Name, ks.SecretRef.Key, p.algs)
-			}
+			listed = append(listed, compileSecretKeys(p, field, ks, secrets, errs)...)
 		case ks.JWKSURL != "":
-			if err := keys.CheckURL(ks.JWKSURL); err != nil {
-				errs.add(field+".jwksURL", v1alpha1.ReasonInvalidSpec, "%v", err)
-				continue
-			}
-			if ks.Encoding != "" {
-				errs.add(field+".encoding", v1alpha1.ReasonInvalidSpec, "encoding applies to secretRef keys only")
-			}
-			if remotes == nil {
-				continue
-			}
-			r, err := remotes.Get(ks.JWKSURL)
-			if err != nil {
-				errs.add(field+".jwksURL", v1alpha1.ReasonJWKSUnreachable, "%v", err)
-				continue
-			}
-			p.remotes = append(p.remotes, r)
+			compileJWKSURL(p, field, ks, remotes, errs)
 		default:
 			errs.add(field, v1alpha1.ReasonInvalidSpec, "set exactly one of secretRef or jwksURL")
 		}
 	}
 	p.listed = sharedSet(listed)
+}
+
+// compileSecretKeys parses the verification keys of a spec.jwt.keys[] Secret
+// and returns those that verify one of spec.jwt.algorithms, each narrowed to
+// them. The policy trusts the Secret key as it is now.
+func compileSecretKeys(p *Policy, field string, ks v1alpha1.KeySource, secrets secretReader, errs *problems) []keys.Key {
+	data, ok := secrets.key(field+".secretRef", *ks.SecretRef)
+	if !ok {
+		return nil
+	}
+	switch ks.Encoding {
+	case "", v1alpha1.KeyEncodingUTF8, v1alpha1.KeyEncodingHex, v1alpha1.KeyEncodingBase64:
+	default:
+		errs.add(field+".encoding", v1alpha1.ReasonInvalidSpec, "%q is not an encoding: use utf8, hex or base64", ks.Encoding)
+		return nil
+	}
+	parsed, err := parseVerificationShared(data, keys.Encoding(ks.Encoding))
+	if err != nil {
+		errs.add(field+".secretRef", v1alpha1.ReasonKeyInvalid, "secret %s/%s key %q: %v", p.Namespace, ks.SecretRef.Name, ks.SecretRef.Key, err)
+		return nil
+	}
+	p.parsed = append(p.parsed, parsed) // keeps the shared entry alive
+	var listed []keys.Key
+	t := trust{field: field + ".secretRef", secret: ks.SecretRef.Name, key: ks.SecretRef.Key, sum: secretKeySum(data), kind: trustVerify}
+	for _, k := range parsed.keys {
+		k.Algs = slices.DeleteFunc(slices.Clone(k.Algs), func(a jwa.SignatureAlgorithm) bool { return !slices.Contains(p.algs, a.String()) })
+		if len(k.Algs) > 0 {
+			listed = append(listed, k)
+			t.listed = append(t.listed, k)
+		}
+	}
+	p.trusts = append(p.trusts, t)
+	if len(listed) == 0 {
+		errs.add(field+".secretRef", v1alpha1.ReasonKeyInvalid, "secret %s/%s key %q: no key in it fits spec.jwt.algorithms %v (an RSA key verifies RS*/PS*, an EC key ES*, Ed25519 EdDSA, an HMAC secret HS*)", p.Namespace, ks.SecretRef.Name, ks.SecretRef.Key, p.algs)
+	}
+	return listed
+}
+
+// compileJWKSURL checks a spec.jwt.keys[] jwksURL and adds its remote key set,
+// fetched in the background by remotes (nil: checked for form only, as `jwtgate check` does).
+func compileJWKSURL(p *Policy, field string, ks v1alpha1.KeySource, remotes *keys.Remotes, errs *problems) {
+	if err := keys.CheckURL(ks.JWKSURL); err != nil {
+		errs.add(field+".jwksURL", v1alpha1.ReasonInvalidSpec, "%v", err)
+		return
+	}
+	if ks.Encoding != "" {
+		errs.add(field+".encoding", v1alpha1.ReasonInvalidSpec, "encoding applies to secretRef keys only")
+	}
+	if remotes == nil {
+		return
+	}
+	r, err := remotes.Get(ks.JWKSURL)
+	if err != nil {
+		errs.add(field+".jwksURL", v1alpha1.ReasonJWKSUnreachable, "%v", err)
+		return
+	}
+	p.remotes = append(p.remotes, r)
 }
 
 func compileTokenSources(j *v1alpha1.JWTSpec, errs *problems) []tokenSource {
@@ -423,6 +463,37 @@ func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, s
 	if out.Issuer == "" {
 		out.Issuer = "https://" + strings.TrimPrefix(strings.ToLower(spec.Hosts[0]), "*.")
 	}
+	compileLoginLifetimes(l, out, errs)
+	if l.Cookie != nil {
+		compileLoginCookie(l.Cookie, &out.Cookie, errs)
+	}
+	out.AllowedRedirectHosts = slices.Clone(p.Hosts)
+	if len(l.AllowedRedirectHosts) > 0 {
+		out.AllowedRedirectHosts = compileHostsField(l.AllowedRedirectHosts, "spec.login.allowedRedirectHosts", errs)
+	}
+	if l.UsersSecretRef == nil && l.OIDC == nil {
+		errs.add("spec.login", v1alpha1.ReasonInvalidSpec, "set usersSecretRef, oidc, or both: people need a way to sign in")
+	}
+	if ref := l.UsersSecretRef; ref != nil {
+		if data, ok := secrets.key("spec.login.usersSecretRef", *ref); ok {
+			t, lineErrs := users.Parse(data)
+			for _, le := range lineErrs {
+				errs.add("spec.login.usersSecretRef", v1alpha1.ReasonUsersInvalid, "secret %s/%s key %q %s", p.Namespace, ref.Name, ref.Key, le.Error())
+			}
+			out.Users = t
+		}
+	}
+	if l.OIDC != nil {
+		out.OIDC = compileOIDC(p, spec, out, secrets, errs)
+		out.OIDC.users = func(name string) bool { _, ok := out.Users.Lookup(name); return ok }
+	}
+	compileSigningKey(p, l.SigningKeySecretRef.Name, out, secrets, errs)
+	return out
+}
+
+// compileLoginLifetimes checks spec.login's revocation mode and the lifetimes of
+// its tokens and sessions, and sets those given on out.
+func compileLoginLifetimes(l *v1alpha1.LoginSpec, out *Login, errs *problems) {
 	if out.Revocation == "" {
 		out.Revocation = v1alpha1.RevocationRefresh
 	}
@@ -450,53 +521,41 @@ func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, s
 			out.SessionMaxLifetime = d
 		}
 	}
-	if c := l.Cookie; c != nil {
-		out.Cookie.Domain = strings.TrimPrefix(strings.ToLower(c.Domain), ".")
-		if out.Cookie.Domain != "" && !validHost(out.Cookie.Domain) {
-			errs.add("spec.login.cookie.domain", v1alpha1.ReasonInvalidSpec, "%q is not a domain name", c.Domain)
+}
+
+// compileLoginCookie applies spec.login.cookie to the secure defaults in out.
+func compileLoginCookie(c *v1alpha1.CookieSpec, out *Cookie, errs *problems) {
+	out.Domain = strings.TrimPrefix(strings.ToLower(c.Domain), ".")
+	if out.Domain != "" && !validHost(out.Domain) {
+		errs.add("spec.login.cookie.domain", v1alpha1.ReasonInvalidSpec, "%q is not a domain name", c.Domain)
+	}
+	if c.Secure != nil {
+		out.Secure = *c.Secure
+	}
+	switch c.SameSite {
+	case "", "Lax":
+	case "Strict":
+		out.SameSite = http.SameSiteStrictMode
+	case "None":
+		out.SameSite = http.SameSiteNoneMode
+		if !out.Secure {
+			errs.add("spec.login.cookie.sameSite", v1alpha1.ReasonInvalidSpec, "SameSite=None needs secure: true (browsers drop such cookies otherwise)")
 		}
-		if c.Secure != nil {
-			out.Cookie.Secure = *c.Secure
-		}
-		switch c.SameSite {
-		case "", "Lax":
-		case "Strict":
-			out.Cookie.SameSite = http.SameSiteStrictMode
-		case "None":
-			out.Cookie.SameSite = http.SameSiteNoneMode
-			if !out.Cookie.Secure {
-				errs.add("spec.login.cookie.sameSite", v1alpha1.ReasonInvalidSpec, "SameSite=None needs secure: true (browsers drop such cookies otherwise)")
-			}
-		default:
-			errs.add("spec.login.cookie.sameSite", v1alpha1.ReasonInvalidSpec, "%q: use Lax, Strict or None", c.SameSite)
-		}
+	default:
+		errs.add("spec.login.cookie.sameSite", v1alpha1.ReasonInvalidSpec, "%q: use Lax, Strict or None", c.SameSite)
 	}
-	out.AllowedRedirectHosts = slices.Clone(p.Hosts)
-	if len(l.AllowedRedirectHosts) > 0 {
-		out.AllowedRedirectHosts = compileHostsField(l.AllowedRedirectHosts, "spec.login.allowedRedirectHosts", errs)
-	}
-	if l.UsersSecretRef == nil && l.OIDC == nil {
-		errs.add("spec.login", v1alpha1.ReasonInvalidSpec, "set usersSecretRef, oidc, or both: people need a way to sign in")
-	}
-	if ref := l.UsersSecretRef; ref != nil {
-		if data, ok := secrets.key("spec.login.usersSecretRef", *ref); ok {
-			t, lineErrs := users.Parse(data)
-			for _, le := range lineErrs {
-				errs.add("spec.login.usersSecretRef", v1alpha1.ReasonUsersInvalid, "secret %s/%s key %q %s", p.Namespace, ref.Name, ref.Key, le.Error())
-			}
-			out.Users = t
-		}
-	}
-	if l.OIDC != nil {
-		out.OIDC = compileOIDC(p, spec, out, secrets, errs)
-		out.OIDC.users = func(name string) bool { _, ok := out.Users.Lookup(name); return ok }
-	}
-	name := l.SigningKeySecretRef.Name
+}
+
+// compileSigningKey reads the signing key Secret of a policy that signs people
+// in: the signer and the keys that verify its tokens, and the keys derived from
+// it (the sign-in form's CSRF key, the OIDC flow cookie's key). The policy
+// trusts the Secret as it is now.
+func compileSigningKey(p *Policy, name string, out *Login, secrets secretReader, errs *problems) {
 	sec, ok := secrets.secrets[name]
 	if !ok || sec == nil {
 		errs.add("spec.login.signingKeySecretRef", v1alpha1.ReasonSigningKeyMissing,
 			"secret %s/%s not found; create it with: jwtgate keygen --alg ES256 --namespace %s --name %s | kubectl apply -f -", p.Namespace, name, p.Namespace, name)
-		return out
+		return
 	}
 	signer, verify, err := keys.ParseSigning(secretData(sec))
 	if err != nil {
@@ -507,12 +566,12 @@ func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, s
 			msg += fmt.Sprintf("; create it with: jwtgate keygen --alg ES256 --namespace %s --name %s | kubectl apply -f -", p.Namespace, name)
 		}
 		errs.add("spec.login.signingKeySecretRef", reason, "%s", msg)
-		return out
+		return
 	}
 	csrf, err := deriveKey(signer, "jwtgate sign-in form CSRF v1")
 	if err != nil {
 		errs.add("spec.login.signingKeySecretRef", v1alpha1.ReasonSigningKeyInvalid, "secret %s/%s: %v", p.Namespace, name, err)
-		return out
+		return
 	}
 	out.Signer, out.VerifyKeys, out.CSRFKey = signer, verify, csrf
 	p.trusts = append(p.trusts, trust{field: "spec.login.signingKeySecretRef", secret: name, sum: secretSum(sec), kind: trustSigning})
@@ -522,7 +581,6 @@ func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, s
 			errs.add("spec.login.signingKeySecretRef", v1alpha1.ReasonSigningKeyInvalid, "secret %s/%s: %v", p.Namespace, name, err)
 		}
 	}
-	return out
 }
 
 func compileHostsField(hosts []string, field string, errs *problems) []string {

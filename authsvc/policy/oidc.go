@@ -57,7 +57,7 @@ type OIDC struct {
 	FlowKey []byte
 
 	allowed []claimCheck
-	slots   []string // claim paths of allowed, by slot
+	slots   claimSlots // claim paths of allowed, by slot
 	users   func(string) bool
 	apiKeys *apiKeyTable
 }
@@ -252,15 +252,8 @@ func compileOIDC(p *Policy, spec *v1alpha1.AuthPolicySpec, out *Login, secrets s
 	} else {
 		checkRedirectURL(o.RedirectURL, p.Hosts, out.Cookie.Domain, errs)
 	}
-	slotOf := func(name string) int {
-		if i := slices.Index(o.slots, name); i >= 0 {
-			return i
-		}
-		o.slots = append(o.slots, name)
-		return len(o.slots) - 1
-	}
 	for i, cr := range s.AllowedValues {
-		if c, ok := compileClaimCheck(cr, fmt.Sprintf("%s.allowedValues[%d]", f, i), slotOf, errs); ok {
+		if c, ok := compileClaimCheck(cr, fmt.Sprintf("%s.allowedValues[%d]", f, i), o.slots.of, errs); ok {
 			o.allowed = append(o.allowed, c)
 		}
 	}

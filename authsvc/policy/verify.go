@@ -70,127 +70,189 @@ func refuse(r Reason, desc string) *verifyError { return &verifyError{reason: r,
 // its claims, and resolves the identity. No key set is searched: the (kid, alg)
 // index of the policy's sets finds the candidate keys.
 func (p *Policy) verify(token string, now time.Time) (*Identity, *verifyError) {
-	if len(token) > MaxTokenSize {
-		return nil, refuse(ReasonTooLarge, "token is larger than 16 KiB")
+	signed, verr := p.verifySignature(token)
+	if verr != nil {
+		return nil, verr
 	}
-	buf := []byte(token)
-	hdr, _, _, err := jwsbb.SplitCompact(buf)
-	if err != nil {
-		return nil, refuse(ReasonMalformed, "token is not a compact JWS")
-	}
-	h := jwsbb.HeaderParseCompact(hdr)
-	algName, err := jwsbb.HeaderGetString(h, "alg")
-	if err != nil {
-		return nil, refuse(ReasonMalformed, "token header has no alg")
-	}
-	kid, _ := jwsbb.HeaderGetString(h, "kid")
-	alg, ok := jwa.LookupSignatureAlgorithm(algName)
-	ownAlg := p.Login != nil && p.Login.Signer.Alg == alg
-	if !ok || algName == "none" || !(ownAlg || slices.Contains(p.algs, algName)) {
-		return nil, refuse(ReasonAlgorithm, "algorithm is not accepted")
-	}
-
-	var payload []byte
-	own := false
-	var verifiedBy *keys.Remote
-	var remoteGen uint64
-	tried := 0
-	try := func(cands []keys.Key) bool {
-		for _, k := range cands {
-			if tried >= maxCandidateKeys {
-				return false
-			}
-			tried++
-			if pl, err := jws.VerifyCompactFast(k.Key, buf, alg); err == nil {
-				payload = pl
-				return true
-			}
-		}
-		return false
-	}
-	// The policy's own signing keys verify only its own algorithm; listed keys
-	// were narrowed to spec.jwt.algorithms at compile time.
-	switch {
-	case try(p.own.Find(kid, alg)):
-		own = true
-	case try(p.listed.Find(kid, alg)):
-	case slices.Contains(p.algs, algName):
-		for _, r := range p.remotes {
-			// The generation is read first: if the set changes in between, the
-			// entry is cached under the older number and dropped at its next use.
-			gen := r.Generation()
-			set := r.Current()
-			if set == nil {
-				continue
-			}
-			cands := set.Find(kid, alg)
-			if kid != "" && !set.HasKID(kid) {
-				r.RequestRefresh() // a new key may have been published (rate-limited)
-			}
-			if try(cands) {
-				verifiedBy, remoteGen = r, gen
-				break
-			}
-		}
-	}
-	if payload == nil {
-		if tried == 0 {
-			return nil, refuse(ReasonUnknownKey, "no key of this policy matches the token's kid and alg")
-		}
-		return nil, refuse(ReasonBadSignature, "signature does not verify")
-	}
-
-	claims, err := decodeClaims(payload)
+	claims, err := decodeClaims(signed.payload)
 	if err != nil {
 		return nil, refuse(ReasonMalformed, "token payload is not a JSON object")
 	}
+	expires, verr := p.checkTimes(claims, now)
+	if verr != nil {
+		return nil, verr
+	}
+	if verr := p.checkIssuerAudience(claims, signed.own); verr != nil {
+		return nil, verr
+	}
+	id := p.newIdentity(claims)
+	id.Own = signed.own
+	id.Expires = expires
+	id.remote, id.remoteGen = signed.remote, signed.remoteGen
+	return id, nil
+}
+
+// signedPayload is a payload whose signature verified, and the key that did it.
+type signedPayload struct {
+	payload   []byte
+	own       bool         // the policy's own signing key: a token its sign-in issued
+	remote    *keys.Remote // the jwksURL set that verified it, if one did
+	remoteGen uint64       // that set's generation, read before its keys
+}
+
+// verifySignature finds the token's candidate keys by its header's kid and alg
+// and returns the payload the first of them verifies. The alg must be one the
+// policy accepts; never "none".
+func (p *Policy) verifySignature(token string) (signedPayload, *verifyError) {
+	if len(token) > MaxTokenSize {
+		return signedPayload{}, refuse(ReasonTooLarge, "token is larger than 16 KiB")
+	}
+	buf := []byte(token)
+	alg, algName, kid, verr := p.acceptedHeader(buf)
+	if verr != nil {
+		return signedPayload{}, verr
+	}
+	trial := keyTrial{buf: buf, alg: alg}
+	var signed signedPayload
+	// The policy's own signing keys verify only its own algorithm; listed keys
+	// were narrowed to spec.jwt.algorithms at compile time.
+	switch {
+	case trial.try(p.own.Find(kid, alg)):
+		signed.own = true
+	case trial.try(p.listed.Find(kid, alg)):
+	case slices.Contains(p.algs, algName):
+		signed.remote, signed.remoteGen = p.tryRemotes(&trial, kid)
+	}
+	if trial.payload == nil {
+		if trial.tried == 0 {
+			return signedPayload{}, refuse(ReasonUnknownKey, "no key of this policy matches the token's kid and alg")
+		}
+		return signedPayload{}, refuse(ReasonBadSignature, "signature does not verify")
+	}
+	signed.payload = trial.payload
+	return signed, nil
+}
+
+// acceptedHeader reads the compact JWS header's alg (and its name) and kid; the
+// alg must be the policy's own signing algorithm or one of spec.jwt.algorithms.
+func (p *Policy) acceptedHeader(buf []byte) (alg jwa.SignatureAlgorithm, algName, kid string, verr *verifyError) {
+	hdr, _, _, err := jwsbb.SplitCompact(buf)
+	if err != nil {
+		return alg, "", "", refuse(ReasonMalformed, "token is not a compact JWS")
+	}
+	h := jwsbb.HeaderParseCompact(hdr)
+	algName, err = jwsbb.HeaderGetString(h, "alg")
+	if err != nil {
+		return alg, "", "", refuse(ReasonMalformed, "token header has no alg")
+	}
+	kid, _ = jwsbb.HeaderGetString(h, "kid")
+	alg, ok := jwa.LookupSignatureAlgorithm(algName)
+	ownAlg := p.Login != nil && p.Login.Signer.Alg == alg
+	if !ok || algName == "none" || !(ownAlg || slices.Contains(p.algs, algName)) {
+		return alg, "", "", refuse(ReasonAlgorithm, "algorithm is not accepted")
+	}
+	return alg, algName, kid, nil
+}
+
+// keyTrial tries candidate keys on one token, at most maxCandidateKeys in all,
+// and keeps the payload of the first that verifies.
+type keyTrial struct {
+	buf     []byte
+	alg     jwa.SignatureAlgorithm
+	tried   int
+	payload []byte
+}
+
+func (t *keyTrial) try(cands []keys.Key) bool {
+	for _, k := range cands {
+		if t.tried >= maxCandidateKeys {
+			return false
+		}
+		t.tried++
+		if pl, err := jws.VerifyCompactFast(k.Key, t.buf, t.alg); err == nil {
+			t.payload = pl
+			return true
+		}
+	}
+	return false
+}
+
+// tryRemotes tries the current keys of each jwksURL set; a kid no set holds
+// asks that set for a refresh (rate-limited), since a new key may have been
+// published. It returns the set that verified the token and its generation.
+func (p *Policy) tryRemotes(trial *keyTrial, kid string) (*keys.Remote, uint64) {
+	for _, r := range p.remotes {
+		// The generation is read first: if the set changes in between, the
+		// entry is cached under the older number and dropped at its next use.
+		gen := r.Generation()
+		set := r.Current()
+		if set == nil {
+			continue
+		}
+		cands := set.Find(kid, trial.alg)
+		if kid != "" && !set.HasKID(kid) {
+			r.RequestRefresh()
+		}
+		if trial.try(cands) {
+			return r, gen
+		}
+	}
+	return nil, 0
+}
+
+// checkTimes checks exp (required), nbf and iat against now, each with the
+// policy's leeway, and returns when the token stops being accepted.
+func (p *Policy) checkTimes(claims map[string]any, now time.Time) (time.Time, *verifyError) {
 	exp, ok := numericDate(claims["exp"])
 	if !ok {
-		return nil, refuse(ReasonNoExpiry, "token has no valid exp")
+		return time.Time{}, refuse(ReasonNoExpiry, "token has no valid exp")
 	}
 	expires := exp.Add(p.leeway)
 	if !now.Before(expires) {
-		return nil, refuse(ReasonExpired, "token is expired")
+		return time.Time{}, refuse(ReasonExpired, "token is expired")
 	}
 	if v, present := claims["nbf"]; present {
 		nbf, ok := numericDate(v)
 		if !ok {
-			return nil, refuse(ReasonMalformed, "nbf is not a number")
+			return time.Time{}, refuse(ReasonMalformed, "nbf is not a number")
 		}
 		if now.Add(p.leeway).Before(nbf) {
-			return nil, refuse(ReasonNotYetValid, "token is not valid yet")
+			return time.Time{}, refuse(ReasonNotYetValid, "token is not valid yet")
 		}
 	}
 	if v, present := claims["iat"]; present {
 		iat, ok := numericDate(v)
 		if !ok {
-			return nil, refuse(ReasonMalformed, "iat is not a number")
+			return time.Time{}, refuse(ReasonMalformed, "iat is not a number")
 		}
 		if now.Add(p.leeway).Before(iat) {
-			return nil, refuse(ReasonNotYetValid, "token is issued in the future")
+			return time.Time{}, refuse(ReasonNotYetValid, "token is issued in the future")
 		}
 	}
+	return expires, nil
+}
+
+// checkIssuerAudience: a token of the policy's own sign-in carries its issuer
+// and the policy's key in aud; any other token spec.jwt's issuer and one of
+// its audiences, when those are set.
+func (p *Policy) checkIssuerAudience(claims map[string]any, own bool) *verifyError {
 	iss, _ := claims["iss"].(string)
 	if own {
 		if iss != p.Login.Issuer {
-			return nil, refuse(ReasonIssuer, "issuer is not accepted")
+			return refuse(ReasonIssuer, "issuer is not accepted")
 		}
 		if !audienceHas(claims["aud"], []string{p.Key}) {
-			return nil, refuse(ReasonAudience, "audience is not accepted")
+			return refuse(ReasonAudience, "audience is not accepted")
 		}
-	} else {
-		if p.issuer != "" && iss != p.issuer {
-			return nil, refuse(ReasonIssuer, "issuer is not accepted")
-		}
-		if len(p.audiences) > 0 && !audienceHas(claims["aud"], p.audiences) {
-			return nil, refuse(ReasonAudience, "audience is not accepted")
-		}
+		return nil
 	}
-	id := p.newIdentity(claims)
-	id.Own = own
-	id.Expires = expires
-	id.remote, id.remoteGen = verifiedBy, remoteGen
-	return id, nil
+	if p.issuer != "" && iss != p.issuer {
+		return refuse(ReasonIssuer, "issuer is not accepted")
+	}
+	if len(p.audiences) > 0 && !audienceHas(claims["aud"], p.audiences) {
+		return refuse(ReasonAudience, "audience is not accepted")
+	}
+	return nil
 }
 
 // newIdentity resolves the claims the policy reads.
