@@ -2,9 +2,12 @@ package login
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -261,16 +264,27 @@ func TestParallelBurstGetsOnlyTheAllowedChecks(t *testing.T) {
 	}
 }
 
-// "After 5 failures they are answered 429": the attempt after the last free
-// failure is refused, not allowed one more guess.
+// "After 10 (address) or 5 (user name) failures they are answered 429", as the
+// README says: with the default limits, the attempt after the last free
+// failure of a user name is refused, not allowed one more guess.
 func TestRefusedRightAfterTheFreeFailures(t *testing.T) {
-	hs := newHarness(t, harnessConfig{limits: Limits{FreePerAddress: 100, FreePerUser: 5, Base: time.Second, Max: time.Minute, Window: time.Hour, MaxEntries: 1000}})
-	for i := range 5 {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	promise := fmt.Sprintf("after %d\n  (address) or %d (user name) failures they are answered `429`", DefaultLimits.FreePerAddress, DefaultLimits.FreePerUser)
+	if !strings.Contains(string(readme), promise) {
+		t.Errorf("README.md does not say %q: the defaults and the text disagree", promise)
+	}
+	limits := DefaultLimits
+	limits.FreePerAddress = 100 // only the user name's limit here
+	hs := newHarness(t, harnessConfig{limits: limits})
+	for i := range limits.FreePerUser {
 		if rec := hs.signInAs("203.0.113.7:5555", "alice", "guess"+strconv.Itoa(i)); rec.Code != http.StatusUnauthorized {
 			t.Fatalf("failure %d: %d, want 401", i+1, rec.Code)
 		}
 	}
-	if rec := hs.signInAs("203.0.113.7:5555", "alice", "guess5"); rec.Code != http.StatusTooManyRequests {
-		t.Fatalf("the attempt after 5 failures: %d, want 429", rec.Code)
+	if rec := hs.signInAs("203.0.113.7:5555", "alice", "one more"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("the attempt after %d failures: %d, want 429", limits.FreePerUser, rec.Code)
 	}
 }
