@@ -131,25 +131,48 @@ func (h *Handler) provider(o *policy.OIDC) (*oidc.Provider, *oidc.Discovery) {
 	return p, p.Discovery()
 }
 
-// oidcCallback finishes a sign-in at the provider: flow cookie and state,
-// code exchange, ID token checks, mapping, then the same session, tokens and
-// records as a password sign-in.
 // callbackKeysWait bounds how long a callback waits for the first load of the
 // provider's keys.
 const callbackKeysWait = 5 * time.Second
 
+// oidcCallback finishes a sign-in at the provider: flow cookie and state,
+// code exchange, ID token checks, mapping, then the same session, tokens and
+// records as a password sign-in.
 func (h *Handler) oidcCallback(x *exchange) {
+	q, flow, ok := h.callbackFlow(x)
+	if !ok {
+		return
+	}
+	code, ok := h.callbackCode(x, q)
+	if !ok || !h.useStateOnce(x, flow) {
+		return
+	}
+	rawID, claims, ok := h.verifiedIDToken(x, flow, code)
+	if !ok {
+		return
+	}
+	mapped, refusal := x.p.Login.OIDC.Identify(claims)
+	if refusal != nil {
+		h.oidcFail(x, http.StatusForbidden, ResultForbidden, "provider user refused: "+refusal.Reason, "You are signed in at the identity provider, but you are not allowed to use "+x.host+".")
+		return
+	}
+	h.startOIDCSession(x, flow, mapped, claims, rawID)
+}
+
+// callbackFlow reads the callback's state and opens this browser's flow cookie
+// for it, which goes whatever happens next. A state that is not the flow's is
+// refused.
+func (h *Handler) callbackFlow(x *exchange) (url.Values, oidc.Flow, bool) {
 	l := x.p.Login
-	o := l.OIDC
 	if len(x.r.URL.RawQuery) > maxCallbackQuery {
 		h.oidcFail(x, http.StatusBadRequest, ResultStateInvalid, "callback query too long", "This sign-in link is not valid. Please sign in again.")
-		return
+		return nil, oidc.Flow{}, false
 	}
 	q, err := url.ParseQuery(x.r.URL.RawQuery)
 	state := q.Get("state")
 	if err != nil || state == "" || len(q["state"]) != 1 || len(state) > 512 {
 		h.oidcFail(x, http.StatusBadRequest, ResultStateInvalid, "callback without a usable state", "This sign-in link is not valid. Please sign in again.")
-		return
+		return nil, oidc.Flow{}, false
 	}
 	name := oidc.CookieName(state)
 	// Whatever happens next, this flow is over: its cookie goes.
@@ -157,15 +180,20 @@ func (h *Handler) oidcCallback(x *exchange) {
 	c, err := x.r.Cookie(name)
 	var flow oidc.Flow
 	if err == nil {
-		flow, err = oidc.Open(o.FlowKey, x.p.Key, c.Value, x.now)
+		flow, err = oidc.Open(l.OIDC.FlowKey, x.p.Key, c.Value, x.now)
 	}
 	if err != nil || subtle.ConstantTimeCompare([]byte(flow.State), []byte(state)) != 1 {
 		// No flow of this browser has this state: another browser's link,
 		// a forged one, one that expired, or a cookie sealed for another policy.
 		h.oidcFail(x, http.StatusBadRequest, ResultStateInvalid, "callback state does not belong to this browser's sign-in",
 			"This sign-in did not start in this browser, or it has expired. Please sign in again.")
-		return
+		return nil, oidc.Flow{}, false
 	}
+	return q, flow, true
+}
+
+// callbackCode returns the callback's code, or answers the provider's error.
+func (h *Handler) callbackCode(x *exchange, q url.Values) (string, bool) {
 	if e := q.Get("error"); e != "" {
 		code := oidc.PrintableCode(e)
 		status, msg := http.StatusBadRequest, "The identity provider did not sign you in ("+code+")."
@@ -173,33 +201,46 @@ func (h *Handler) oidcCallback(x *exchange) {
 			status, msg = http.StatusForbidden, "The identity provider did not allow this sign-in."
 		}
 		h.oidcFail(x, status, ResultProviderError, "the provider answered with an error: "+code, msg)
-		return
+		return "", false
 	}
 	code := q.Get("code")
 	if code == "" || len(q["code"]) != 1 {
 		h.oidcFail(x, http.StatusBadRequest, ResultProviderError, "callback without a code", "The identity provider sent no sign-in code. Please sign in again.")
-		return
+		return "", false
 	}
-	ctx := x.r.Context()
+	return code, true
+}
+
+// useStateOnce records the flow's state as used in the session store: a
+// callback replayed, on this replica or another, is refused.
+func (h *Handler) useStateOnce(x *exchange, flow oidc.Flow) bool {
 	once, ok := h.o.Sessions.(session.OnceStore)
 	if !ok {
 		h.oidcFail(x, http.StatusServiceUnavailable, ResultUnavailable, "the session store cannot record used states", "Sign-in is unavailable for a moment.")
-		return
+		return false
 	}
-	first, err := once.UseOnce(ctx, x.p.Key, state, time.Unix(flow.Expires, 0).Add(time.Minute))
+	first, err := once.UseOnce(x.r.Context(), x.p.Key, flow.State, time.Unix(flow.Expires, 0).Add(time.Minute))
 	switch {
 	case err != nil:
 		h.oidcFail(x, http.StatusServiceUnavailable, ResultUnavailable, "the session store cannot record the state: "+err.Error(), "Sign-in is unavailable for a moment. Please try again in a few seconds.")
-		return
+		return false
 	case !first:
 		h.oidcFail(x, http.StatusBadRequest, ResultStateInvalid, "callback state used before (replay)", "This sign-in link was already used. Please sign in again.")
-		return
+		return false
 	}
+	return true
+}
+
+// verifiedIDToken exchanges the code at the provider and verifies the ID token
+// it answers with against the provider's keys, the flow's nonce and the client.
+func (h *Handler) verifiedIDToken(x *exchange, flow oidc.Flow, code string) (string, map[string]any, bool) {
+	o := x.p.Login.OIDC
+	ctx := x.r.Context()
 	p, d := h.provider(o)
 	if d == nil {
 		h.oidcFail(x, http.StatusServiceUnavailable, ResultUnavailable, "the provider's discovery document has not loaded",
 			"Sign-in at the identity provider is unavailable right now. Please try again in a minute.")
-		return
+		return "", nil, false
 	}
 	if jwks := p.Keys(); jwks != nil && jwks.Current() == nil {
 		// Discovery has loaded and the provider's keys are still on their way
@@ -213,15 +254,15 @@ func (h *Handler) oidcCallback(x *exchange) {
 	switch {
 	case errors.Is(err, oidc.ErrProviderRefused):
 		h.oidcFail(x, http.StatusBadRequest, ResultProviderError, "code exchange refused: "+err.Error(), "The identity provider refused this sign-in (the link may have been used already). Please sign in again.")
-		return
+		return "", nil, false
 	case err != nil:
 		h.oidcFail(x, http.StatusBadGateway, ResultUnreachable, "code exchange failed: "+err.Error(), "The identity provider could not be reached. Please try again in a moment.")
-		return
+		return "", nil, false
 	}
 	jwks := p.Keys()
 	if jwks == nil || jwks.Current() == nil {
 		h.oidcFail(x, http.StatusBadGateway, ResultUnreachable, "the provider's keys have not loaded", "The identity provider's keys could not be loaded. Please try again in a moment.")
-		return
+		return "", nil, false
 	}
 	claims, err := oidc.VerifyIDToken(rawID, jwks.Current(), oidc.Expect{
 		Issuer: o.IssuerURL, ClientID: o.ClientID, Nonce: flow.Nonce, Leeway: o.Leeway, Now: x.now, Algs: d.IDTokenAlgs,
@@ -231,13 +272,18 @@ func (h *Handler) oidcCallback(x *exchange) {
 			jwks.RequestRefresh() // the provider may have rotated its keys
 		}
 		h.oidcFail(x, http.StatusBadRequest, ResultTokenInvalid, "ID token refused: "+err.Error(), "The identity provider's answer could not be verified. Please sign in again.")
-		return
+		return "", nil, false
 	}
-	mapped, refusal := o.Identify(claims)
-	if refusal != nil {
-		h.oidcFail(x, http.StatusForbidden, ResultForbidden, "provider user refused: "+refusal.Reason, "You are signed in at the identity provider, but you are not allowed to use "+x.host+".")
-		return
-	}
+	return rawID, claims, true
+}
+
+// startOIDCSession starts the session of a provider user the policy lets in,
+// with the same tokens, records and cookies as a password sign-in, and sends
+// the browser back to where the flow began.
+func (h *Handler) startOIDCSession(x *exchange, flow oidc.Flow, mapped policy.Mapped, claims map[string]any, rawID string) {
+	l := x.p.Login
+	o := l.OIDC
+	ctx := x.r.Context()
 	sub, _ := claims["sub"].(string)
 	sid, _ := claims["sid"].(string)
 	client := ClientAddr(x.r, h.o.TrustedProxies).String()
