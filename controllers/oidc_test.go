@@ -118,6 +118,20 @@ func TestOIDCDiscoveryFailed(t *testing.T) {
 	if code := r.decide(ns, "closed-port", "/staff/x", ""); code != http.StatusUnauthorized {
 		t.Fatalf("staff path without a token: %d, want 401", code)
 	}
+	// A sign-in there gets a page that says so (503), no redirect, no token.
+	base, _ := oidcPages(t, r)
+	req, _ := http.NewRequest(http.MethodGet, base+login.OIDCStartPath+"?rd=/", nil)
+	req.Host = "shop.example.com"
+	resp, err := oidctest.Browser().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	body := string(b)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Location") != "" || oidctest.SetCookie(resp, policy.AccessCookie) != nil || !strings.Contains(body, "unavailable") {
+		t.Fatalf("sign-in while discovery never loaded: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
 
 	// The same policy, pointed at a real provider, turns Ready=True.
 	idp := oidctest.Start(t)
@@ -271,5 +285,33 @@ func TestOIDCWalkThroughController(t *testing.T) {
 	resp, _ = get(t, dan, base+login.OIDCCallbackPath+"?error=access_denied&state="+url.QueryEscape(auth.Query().Get("state")))
 	if resp.StatusCode != http.StatusForbidden || oidctest.SetCookie(resp, policy.AccessCookie) != nil {
 		t.Fatalf("access_denied: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+
+	// The provider goes down while erin is signed in and frank is on his way
+	// back from it: frank's callback cannot reach it (502, no token); erin's
+	// decisions and renewals go on.
+	erin := oidctest.Browser()
+	cb = idp.Walk(erin, base+login.OIDCStartPath+"?rd=/", oidctest.User{Subject: "u-erin",
+		Claims: map[string]any{"email": "erin@example.com", "email_verified": true, "groups": []string{"staff"}}})
+	if resp, body = get(t, erin, cb.String()); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("erin's callback: %d\n%s", resp.StatusCode, body)
+	}
+	frank := oidctest.Browser()
+	cb = idp.Walk(frank, base+login.OIDCStartPath+"?rd=/", oidctest.User{Subject: "u-frank",
+		Claims: map[string]any{"email": "frank@example.com", "email_verified": true, "groups": []string{"staff"}}})
+	idp.Stop()
+	resp, body = get(t, frank, cb.String())
+	if resp.StatusCode != http.StatusBadGateway || oidctest.SetCookie(resp, policy.AccessCookie) != nil {
+		t.Fatalf("callback with the provider down: %d, cookies %v, want 502 and no token\n%s", resp.StatusCode, resp.Cookies(), body)
+	}
+	if d := decideAt(t, erin, base, ns, "shop", "/staff/x"); d.StatusCode != http.StatusOK || d.Header.Get("X-Auth-User") != "erin@example.com" {
+		t.Fatalf("erin's decision with the provider down: %d %q", d.StatusCode, d.Header.Get("X-Auth-User"))
+	}
+	if resp, err = erin.Post(base+login.RefreshPath, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("erin's refresh with the provider down: %d, want 204", resp.StatusCode)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,7 +51,13 @@ type Hydra struct {
 	// Public is the public base URL (http://localhost:PORT): the issuer is
 	// Public + "/". Admin is the admin API's base URL.
 	Public, Admin string
+
+	stop func()
 }
+
+// Stop ends Hydra now (the provider goes down); it is also stopped when the
+// test ends.
+func (h *Hydra) Stop() { h.stop() }
 
 // Issuer is the issuer URL Hydra puts in its discovery document and ID
 // tokens, as a policy's issuerURL must spell it.
@@ -143,9 +150,15 @@ func start(t *testing.T, appURL string) *Hydra {
 		cancel()
 		t.Fatal(err)
 	}
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
+			cancel()
+			_ = cmd.Wait()
+		})
+	}
 	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
+		h.stop()
 		if t.Failed() {
 			t.Logf("hydra's log:\n%s", logs.String())
 		}
