@@ -101,10 +101,10 @@ soak: build ## Soak: DURATION (default 10m) of mixed load through nginx while ke
 	hack/soak.sh
 
 .PHONY: e2e
-e2e: ## End-to-end: jwtgate behind a real nginx (TLS) and headless Chromium, Caddy, and Traefik reading Ingresses from a real kube-apiserver; installs and builds them first.
+e2e: ## End-to-end: jwtgate behind a real nginx (TLS) and headless Chromium, Caddy, and Traefik reading Ingresses from a real kube-apiserver; OIDC sign-ins at Ory Hydra (serve, and Chromium through nginx); installs and builds them first.
 	hack/install-deps.sh nginx libnginx-mod-http-set-misc chromium caddy haproxy
 	$(GO) vet -tags e2e ./test/e2e/...
-	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" JWTGATE_TRAEFIK="$$(hack/traefik-bin.sh)" $(GO) test -tags e2e -count=1 -timeout 10m ./test/e2e/...
+	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" JWTGATE_TRAEFIK="$$(hack/traefik-bin.sh)" JWTGATE_HYDRA="$$(hack/oidc-provider.sh)" $(GO) test -tags e2e -count=1 -timeout 10m ./test/e2e/...
 
 .PHONY: test-short
 test-short: ## Unit tests only (no envtest, no nginx).
