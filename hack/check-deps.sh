@@ -32,9 +32,56 @@ http="^$mod/authsvc/(server|login|admin)(/|$)"
 check "^$mod/authsvc/(policy|keys|session)(/|$)" "$cluster|$http" \
   "the decision core knows no cluster and no HTTP front"
 check "^$mod/api(/|$)" "$cluster|^$mod/" "api/ imports apimachinery only, nothing of ours"
+check "^$mod/(authsvc|internal)(/|$)" "$cluster" \
+  "only controllers/ and cmd/jwtgate talk to the API server"
+
+# The package map (README "Package map"), exactly: which of our packages each
+# package's non-test files may import. A package of ours not listed here is a
+# new box on the map: add it, with its arrows, here and in the README.
+# cmd/jwtgate (the wiring), bench/ and test/ may import any of ours.
+declare -A may=(
+  [api/v1alpha1]=""
+  [authsvc/users]=""
+  [authsvc/outbound]=""
+  [authsvc/session]=""
+  [authsvc/keys]="authsvc/outbound"
+  [authsvc/oidc]="authsvc/keys"
+  [authsvc/policy]="api/v1alpha1 authsvc/keys authsvc/users"
+  [authsvc/session/redisstore]="authsvc/session"
+  [authsvc/door]="authsvc/policy"
+  [authsvc/grpcdoor]="authsvc/door authsvc/policy"
+  [authsvc/server]="authsvc/door authsvc/policy"
+  [authsvc/login]="authsvc/oidc authsvc/policy authsvc/session authsvc/users"
+  [authsvc/admin]="authsvc/session"
+  [authsvc/proxycheck]="api/v1alpha1"
+  [authsvc/filesource]="api/v1alpha1 authsvc/proxycheck"
+  [authsvc/standalone]="api/v1alpha1 authsvc/filesource authsvc/keys authsvc/policy"
+  [controllers]="api/v1alpha1 authsvc/keys authsvc/oidc authsvc/policy authsvc/proxycheck"
+  [internal/testproc]=""
+  [internal/testredis]="internal/testproc"
+  [internal/oidctest]="internal/testproc"
+  [internal/loadtest]=""
+)
+while read -r pkg imports; do
+  rel=${pkg#"$mod/"}
+  case $rel in cmd/* | bench | bench/* | test/*) continue ;; esac
+  if [[ ! -v may[$rel] ]]; then
+    echo "check-deps: $rel is not on the package map: add it and the packages of ours it may import to hack/check-deps.sh and README \"Package map\""
+    fail=1
+    continue
+  fi
+  for imp in $imports; do
+    [[ $imp == "$mod/"* ]] || continue
+    imp=${imp#"$mod/"}
+    if [[ " ${may[$rel]} " != *" $imp "* ]]; then
+      echo "check-deps: $rel must not import $imp (it may import: ${may[$rel]:-nothing of ours})"
+      fail=1
+    fi
+  done
+done < <(go list -f '{{.ImportPath}} {{join .Imports " "}}' ./...)
 
 if [[ $fail -ne 0 ]]; then
-  echo "check-deps: README \"Package map\" states the arrows; move the code, or inject what the core needs"
+  echo "check-deps: README \"Package map\" states the arrows; move the code, or inject what the core needs (a new arrow that is right goes on the map: here and in the README)"
   exit 1
 fi
 echo "check-deps: the package arrows hold"
