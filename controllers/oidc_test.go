@@ -315,3 +315,49 @@ func TestOIDCWalkThroughController(t *testing.T) {
 		t.Fatalf("erin's refresh with the provider down: %d, want 204", resp.StatusCode)
 	}
 }
+
+// The client's secret is read from the API server like every Secret a policy
+// references: missing, Ready=False names spec.login.oidc.clientSecretRef and
+// nothing serves; created, the policy turns Ready=True; changed to a secret
+// the provider does not know, the next callback is refused (400, no token)
+// while the policy stays published.
+func TestOIDCClientSecretFromAPIServer(t *testing.T) {
+	ns := newNamespace(t)
+	r := startReplica(t, ns, replicaOptions{name: "a"})
+	base, _ := oidcPages(t, r)
+	idp := oidctest.Start(t)
+	id, secret := idp.Client(base)
+	ap, sign, sec := oidcObjects(t, ns, "shop", idp.Issuer(), id, secret, "127.0.0.1")
+	create(t, sign, ap)
+	c := waitCondition(t, ns, "shop", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound)
+	if !strings.Contains(c.Message, "spec.login.oidc.clientSecretRef") || !strings.Contains(c.Message, "shop-oidc") {
+		t.Errorf("Ready message %q does not name spec.login.oidc.clientSecretRef and the Secret", c.Message)
+	}
+	create(t, sec)
+	waitCondition(t, ns, "shop", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+
+	alice := oidctest.User{Subject: "u-alice", Claims: map[string]any{"email": "alice@example.com", "email_verified": true, "groups": []string{"staff"}}}
+	c1 := oidctest.Browser()
+	cb := idp.Walk(c1, base+login.OIDCStartPath+"?rd=/", alice)
+	if resp, body := get(t, c1, cb.String()); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback with the right secret: %d\n%s", resp.StatusCode, body)
+	}
+
+	// A wrong secret in the Secret reaches the next callback.
+	update(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-oidc"}}, func(s *corev1.Secret) {
+		s.Data["client-secret"] = []byte("not-the-secret")
+	})
+	eventually(t, "the changed client secret to be published", func() (bool, string) {
+		p := r.store.Load().Policy(ns, "shop")
+		if p == nil || p.Login == nil || p.Login.OIDC == nil {
+			return false, "not published"
+		}
+		return p.Login.OIDC.ClientSecret == "not-the-secret", "the old secret"
+	})
+	c2 := oidctest.Browser()
+	cb = idp.Walk(c2, base+login.OIDCStartPath+"?rd=/", alice)
+	resp, body := get(t, c2, cb.String())
+	if resp.StatusCode != http.StatusBadRequest || oidctest.SetCookie(resp, policy.AccessCookie) != nil {
+		t.Fatalf("callback with a secret the provider does not know: %d, cookies %v, want 400 and no token\n%s", resp.StatusCode, resp.Cookies(), body)
+	}
+}
