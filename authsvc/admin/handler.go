@@ -171,50 +171,11 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
-	var req RevokeRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON object "+`{"policy":"namespace/name","sub":"user"} or {"policy":"namespace/name","session":"ID"}: `+err.Error())
-		return
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body must hold one JSON object")
-		return
-	}
-	if msg := checkPolicy(req.Policy); msg != "" {
+	req, msg := readRevokeRequest(w, r)
+	if msg != "" {
 		writeError(w, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
-	switch {
-	case req.User == "" && req.Session == "":
-		writeError(w, http.StatusBadRequest, "invalid_request", `name what to revoke: "sub" (every session of a user) or "session" (one session)`)
-		return
-	case req.User != "" && req.Session != "":
-		writeError(w, http.StatusBadRequest, "invalid_request", `give "sub" or "session", not both`)
-		return
-	}
-	if req.User != "" {
-		if msg := checkText("sub", req.User, maxUser); msg != "" {
-			writeError(w, http.StatusBadRequest, "invalid_request", msg)
-			return
-		}
-	}
-	if req.Session != "" {
-		if msg := checkSessionID(req.Session); msg != "" {
-			writeError(w, http.StatusBadRequest, "invalid_request", msg)
-			return
-		}
-	}
-	for _, f := range []struct{ name, v string }{{"by", req.By}, {"reason", req.Reason}} {
-		if f.v != "" {
-			if msg := checkText(f.name, f.v, maxFreeText); msg != "" {
-				writeError(w, http.StatusBadRequest, "invalid_request", msg)
-				return
-			}
-		}
-	}
-
 	// The revocation completes even when the admin's client goes away.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), revokeTimeout)
 	defer cancel()
@@ -227,29 +188,10 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		reason = "revoked by an admin"
 	}
 	ev := session.Event{Time: h.now(), Kind: session.EventRevoked, Policy: req.Policy, User: req.User, Session: req.Session, By: by, Reason: reason, Client: r.RemoteAddr}
-	res := RevokeResult{Policy: req.Policy, User: req.User, Session: req.Session}
-	if req.User != "" {
-		n, err := h.Store.EndUser(ctx, req.Policy, req.User)
-		if err != nil {
-			h.storeError(w, "revoke", req, err)
-			return
-		}
-		res.Ended, ev.Count = n, n
-	} else {
-		if h.Records != nil {
-			if u, err := h.Records.SessionUser(ctx, req.Policy, req.Session); err == nil {
-				ev.User = u
-			}
-		}
-		alive := h.Store.SessionAlive(req.Policy, req.Session)
-		if err := h.Store.End(ctx, req.Policy, req.Session); err != nil {
-			h.storeError(w, "revoke", req, err)
-			return
-		}
-		if alive {
-			res.Ended = 1
-		}
-		ev.Count = res.Ended
+	res, err := h.endSessions(ctx, req, &ev)
+	if err != nil {
+		h.storeError(w, "revoke", req, err)
+		return
 	}
 	h.log().Info("admin revoked sessions", "audit", "admin", "policy", req.Policy, "user", req.User, "session", req.Session,
 		"ended", res.Ended, "by", by, "reason", reason, "client", r.RemoteAddr)
@@ -259,6 +201,76 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// readRevokeRequest reads and checks a revoke request's body: one JSON object
+// naming a policy and either a user or a session. A non-empty message says
+// what is wrong with it.
+func readRevokeRequest(w http.ResponseWriter, r *http.Request) (RevokeRequest, string) {
+	var req RevokeRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, "the body must be a JSON object " + `{"policy":"namespace/name","sub":"user"} or {"policy":"namespace/name","session":"ID"}: ` + err.Error()
+	}
+	if dec.More() {
+		return req, "the body must hold one JSON object"
+	}
+	if msg := checkPolicy(req.Policy); msg != "" {
+		return req, msg
+	}
+	switch {
+	case req.User == "" && req.Session == "":
+		return req, `name what to revoke: "sub" (every session of a user) or "session" (one session)`
+	case req.User != "" && req.Session != "":
+		return req, `give "sub" or "session", not both`
+	}
+	if req.User != "" {
+		if msg := checkText("sub", req.User, maxUser); msg != "" {
+			return req, msg
+		}
+	}
+	if req.Session != "" {
+		if msg := checkSessionID(req.Session); msg != "" {
+			return req, msg
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"by", req.By}, {"reason", req.Reason}} {
+		if f.v != "" {
+			if msg := checkText(f.name, f.v, maxFreeText); msg != "" {
+				return req, msg
+			}
+		}
+	}
+	return req, ""
+}
+
+// endSessions ends every session of req.User, or the session req.Session, and
+// fills in the event: how many ended and, for one session, whose it was.
+func (h *Handler) endSessions(ctx context.Context, req RevokeRequest, ev *session.Event) (RevokeResult, error) {
+	res := RevokeResult{Policy: req.Policy, User: req.User, Session: req.Session}
+	if req.User != "" {
+		n, err := h.Store.EndUser(ctx, req.Policy, req.User)
+		if err != nil {
+			return res, err
+		}
+		res.Ended, ev.Count = n, n
+		return res, nil
+	}
+	if h.Records != nil {
+		if u, err := h.Records.SessionUser(ctx, req.Policy, req.Session); err == nil {
+			ev.User = u
+		}
+	}
+	alive := h.Store.SessionAlive(req.Policy, req.Session)
+	if err := h.Store.End(ctx, req.Policy, req.Session); err != nil {
+		return res, err
+	}
+	if alive {
+		res.Ended = 1
+	}
+	ev.Count = res.Ended
+	return res, nil
 }
 
 func (h *Handler) tokens(w http.ResponseWriter, r *http.Request) {

@@ -142,76 +142,20 @@ func LogEvent(ctx context.Context, log *slog.Logger, e Event) {
 func BuildUserRecord(policy, user string, live []Session, events []Event, now time.Time, alive func(sessionID string) bool) UserRecord {
 	events = slices.Clone(events)
 	slices.SortStableFunc(events, func(a, b Event) int { return a.Time.Compare(b.Time) }) // oldest first
-	byID := map[string]*SessionRecord{}
-	var order []string
-	get := func(id string) *SessionRecord {
-		r := byID[id]
-		if r == nil {
-			r = &SessionRecord{ID: id}
-			byID[id] = r
-			order = append(order, id)
-		}
-		return r
-	}
-	liveIDs := map[string]bool{}
+	rb := recordBuilder{byID: map[string]*SessionRecord{}, liveIDs: map[string]bool{}}
 	for _, s := range live {
-		liveIDs[s.ID] = true
+		rb.liveIDs[s.ID] = true
 	}
 	for _, e := range events {
-		switch e.Kind {
-		case EventIssued:
-			if e.Session == "" {
-				continue
-			}
-			r := get(e.Session)
-			r.Issued, r.Client, r.LastUsed = e.Time, e.Client, e.Time
-			r.Expires = e.Expires
-			r.Method, r.ProviderSub, r.ProviderSID = e.Method, e.ProviderSub, e.ProviderSID
-		case EventRefreshed:
-			if e.Session == "" {
-				continue
-			}
-			r := get(e.Session)
-			r.Refreshes++
-			r.LastUsed = e.Time
-			if !e.Expires.IsZero() {
-				r.Expires = e.Expires
-			}
-		case EventRevoked:
-			if e.Session != "" {
-				r := get(e.Session)
-				if r.Ended.IsZero() {
-					r.Ended, r.EndedBy, r.EndReason = e.Time, e.By, e.Reason
-				}
-				continue
-			}
-			for _, r := range byID {
-				if r.Ended.IsZero() && !r.Issued.After(e.Time) && !liveIDs[r.ID] {
-					r.Ended, r.EndedBy, r.EndReason = e.Time, e.By, e.Reason
-				}
-			}
-		}
+		rb.applyEvent(e)
 	}
 	for _, s := range live {
-		r := get(s.ID)
-		r.Roles = slices.Clone(s.Roles)
-		r.Issued = s.Created
-		r.Refreshes = max(r.Refreshes, s.Rotations)
-		r.LastUsed = s.Created
-		if s.Refreshed.After(r.LastUsed) {
-			r.LastUsed = s.Refreshed
-		}
-		r.Expires = s.Expires
-		r.Alive = now.Before(s.Expires)
-		if s.Origin.Method != "" {
-			r.Method, r.ProviderSub, r.ProviderSID = s.Origin.Method, s.Origin.Subject, s.Origin.SID
-		}
-		r.Ended, r.EndedBy, r.EndReason = time.Time{}, "", ""
+		rb.applyLive(s, now)
 	}
 	out := UserRecord{Policy: policy, User: user, Sessions: []SessionRecord{}, Events: events}
-	for _, id := range order {
-		r := byID[id]
-		if !liveIDs[id] && r.Ended.IsZero() {
+	for _, id := range rb.order {
+		r := rb.byID[id]
+		if !rb.liveIDs[id] && r.Ended.IsZero() {
 			switch {
 			case !r.Expires.IsZero() && !now.Before(r.Expires):
 				r.Ended, r.EndReason = r.Expires, "expired"
@@ -231,6 +175,82 @@ func BuildUserRecord(policy, user string, live []Session, events []Event, now ti
 		out.Events = []Event{}
 	}
 	return out
+}
+
+// recordBuilder gathers the session records of one user, in the order their
+// sessions were first seen.
+type recordBuilder struct {
+	byID    map[string]*SessionRecord
+	order   []string
+	liveIDs map[string]bool // the sessions the store holds now
+}
+
+func (b *recordBuilder) get(id string) *SessionRecord {
+	r := b.byID[id]
+	if r == nil {
+		r = &SessionRecord{ID: id}
+		b.byID[id] = r
+		b.order = append(b.order, id)
+	}
+	return r
+}
+
+// applyEvent adds what one event (taken oldest first) says about a session: a
+// revocation of every session of the user ends those issued before it that
+// the store no longer holds.
+func (b *recordBuilder) applyEvent(e Event) {
+	switch e.Kind {
+	case EventIssued:
+		if e.Session == "" {
+			return
+		}
+		r := b.get(e.Session)
+		r.Issued, r.Client, r.LastUsed = e.Time, e.Client, e.Time
+		r.Expires = e.Expires
+		r.Method, r.ProviderSub, r.ProviderSID = e.Method, e.ProviderSub, e.ProviderSID
+	case EventRefreshed:
+		if e.Session == "" {
+			return
+		}
+		r := b.get(e.Session)
+		r.Refreshes++
+		r.LastUsed = e.Time
+		if !e.Expires.IsZero() {
+			r.Expires = e.Expires
+		}
+	case EventRevoked:
+		if e.Session != "" {
+			r := b.get(e.Session)
+			if r.Ended.IsZero() {
+				r.Ended, r.EndedBy, r.EndReason = e.Time, e.By, e.Reason
+			}
+			return
+		}
+		for _, r := range b.byID {
+			if r.Ended.IsZero() && !r.Issued.After(e.Time) && !b.liveIDs[r.ID] {
+				r.Ended, r.EndedBy, r.EndReason = e.Time, e.By, e.Reason
+			}
+		}
+	}
+}
+
+// applyLive overrides the events with what the store holds now about a live
+// session: it has not ended, whatever an event said.
+func (b *recordBuilder) applyLive(s Session, now time.Time) {
+	r := b.get(s.ID)
+	r.Roles = slices.Clone(s.Roles)
+	r.Issued = s.Created
+	r.Refreshes = max(r.Refreshes, s.Rotations)
+	r.LastUsed = s.Created
+	if s.Refreshed.After(r.LastUsed) {
+		r.LastUsed = s.Refreshed
+	}
+	r.Expires = s.Expires
+	r.Alive = now.Before(s.Expires)
+	if s.Origin.Method != "" {
+		r.Method, r.ProviderSub, r.ProviderSID = s.Origin.Method, s.Origin.Subject, s.Origin.SID
+	}
+	r.Ended, r.EndedBy, r.EndReason = time.Time{}, "", ""
 }
 
 // Defaults of the records kept.
