@@ -84,8 +84,10 @@ test: ## Run every test: unit and envtest (real kube-apiserver + etcd) under the
 	@$(PHASE) envtest-bins $(MAKE) --no-print-directory envtest-bins helm
 	@$(PHASE) oidc-provider $(MAKE) --no-print-directory oidc-provider
 	@$(PHASE) traefik $(MAKE) --no-print-directory traefik
+	@$(PHASE) egctl $(MAKE) --no-print-directory egctl
 	@$(PHASE) go-test env HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" JWTGATE_HYDRA="$$(hack/oidc-provider.sh)" $(GO) test -race -count=1 -timeout $(RACE_TIMEOUT) ./...
 	@$(PHASE) e2e $(MAKE) --no-print-directory e2e
+	@$(PHASE) egctl-translate $(MAKE) --no-print-directory egctl-translate
 	@$(PHASE) fault $(MAKE) --no-print-directory fault
 	@$(PHASE) fuzz hack/fuzz.sh $(or $(CI_FUZZTIME),300x)
 	@$(PHASE) --summary
@@ -105,6 +107,14 @@ e2e: ## End-to-end: jwtgate behind a real nginx (TLS) and headless Chromium, Cad
 	hack/install-deps.sh nginx libnginx-mod-http-set-misc chromium caddy haproxy
 	$(GO) vet -tags e2e ./test/e2e/...
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" JWTGATE_TRAEFIK="$$(hack/traefik-bin.sh)" JWTGATE_HYDRA="$$(hack/oidc-provider.sh)" $(GO) test -tags e2e -count=1 -timeout 10m ./test/e2e/...
+
+.PHONY: egctl
+egctl: ## Build and cache egctl of Envoy Gateway v1.9.1 (from the Go module proxy, in ~/.cache/jwtgate; about 12 minutes on an idle 2-core machine the first time).
+	@hack/egctl-bin.sh >/dev/null
+
+.PHONY: egctl-translate
+egctl-translate: ## Envoy Gateway's own translation of docs/proxies/envoy-gateway.md (egctl v1.9.1 built from its module into ~/.cache/jwtgate; minutes the first time) must point at the door, path, port and headers the guide promises.
+	JWTGATE_EGCTL="$$(hack/egctl-bin.sh)" $(GO) test -tags egctl -count=1 -run TestEnvoyGatewayTranslatesTheGuide ./test/guides/
 
 .PHONY: test-short
 test-short: ## Unit tests only (no envtest, no nginx).
