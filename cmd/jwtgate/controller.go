@@ -118,38 +118,10 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 	logger := logr.FromSlogHandler(log.Handler())
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
-
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	// The decision listener reports not ready for --shutdown-delay, then drains
-	// for up to --shutdown-timeout: the manager must wait for both.
-	gracePeriod := common.shutdownDelay + common.shutdownTimeout + 5*time.Second
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme,
-		Logger: logger,
-		Cache:  controllers.CacheOptions(cf.namespaces()),
-		Client: controllers.ClientOptions(),
-		// Metrics and probes are served by opsListeners below, with the
-		// request timeouts of every other listener; the manager's servers
-		// bound only the headers.
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		// Not the manager's leader election: it ends the process when a renewal
-		// fails (an API-server outage longer than the renew deadline), and a
-		// replica restarted during the outage never gets ready. The elector
-		// below only turns status writes on and off.
-		LeaderElection:          false,
-		GracefulShutdownTimeout: &gracePeriod,
-	})
+	mgr, err := newManager(cfg, logger, common, cf)
 	if err != nil {
-		return fmt.Errorf("starting the controller manager: %w", err)
+		return err
 	}
-
 	claims, err := policy.ParseHostClaims(cf.hostClaims)
 	if err != nil {
 		return fmt.Errorf("--host-claims: %w", err)
@@ -165,20 +137,9 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 	if common.cacheSize > 0 {
 		cache = policy.NewTokenCache(common.cacheSize)
 	}
-	var leader controllers.Leader
-	if cf.leaderElect {
-		el, err := controllers.NewLeaderElector(cfg, controllers.LeaderElectorOptions{
-			Namespace: cf.leaderElectionNS,
-			Name:      cf.leaderElectionID,
-			Log:       logger.WithName("leader-election"),
-		})
-		if err != nil {
-			return err
-		}
-		if err := mgr.Add(el); err != nil {
-			return err
-		}
-		leader = el
+	leader, err := addLeaderElector(mgr, cfg, cf, logger)
+	if err != nil {
+		return err
 	}
 	rec := &controllers.AuthPolicyReconciler{
 		Client:         mgr.GetClient(),
@@ -193,24 +154,96 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 		Leader:         leader,
 	}
 	if cf.proxyCheck {
-		service, err := parseServiceName(cf.serviceName)
-		if err != nil {
-			return fmt.Errorf("--service-name: %w", err)
-		}
-		rec.Proxy = controllers.NewProxyChecker(controllers.ProxyCheckOptions{
-			Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Cache: mgr.GetCache(),
-			Namespaces: cf.namespaces(), Service: service,
-			Recorder: mgr.GetEventRecorder("jwtgate-proxycheck"), Leader: leader, Policies: rec,
-			Log: logger.WithName("proxycheck"),
-		})
-		if err := mgr.Add(rec.Proxy); err != nil {
+		if err := addProxyChecker(mgr, rec, cf, leader, logger); err != nil {
 			return err
 		}
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AuthPolicy controller: %w", err)
 	}
+	if err := addServing(mgr, cfg, log, common, svc, rec); err != nil {
+		return err
+	}
+	log.Info("starting controller", "namespaces", cf.namespaces(), "leader_elect", cf.leaderElect, "proxy_check", cf.proxyCheck, "replicas_hint", cf.replicas)
+	return mgr.Start(ctx)
+}
 
+// newManager makes the controller-runtime manager: our scheme, the caches
+// limited to the watched namespaces, no servers and no leader election of its
+// own, and a shutdown that waits for the decision listener to drain.
+func newManager(cfg *rest.Config, logger logr.Logger, common commonFlags, cf controllerFlags) (ctrl.Manager, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	// The decision listener reports not ready for --shutdown-delay, then drains
+	// for up to --shutdown-timeout: the manager must wait for both.
+	gracePeriod := common.shutdownDelay + common.shutdownTimeout + 5*time.Second
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme,
+		Logger: logger,
+		Cache:  controllers.CacheOptions(cf.namespaces()),
+		Client: controllers.ClientOptions(),
+		// Metrics and probes are served by opsListeners (addServing), with the
+		// request timeouts of every other listener; the manager's servers
+		// bound only the headers.
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		// Not the manager's leader election: it ends the process when a renewal
+		// fails (an API-server outage longer than the renew deadline), and a
+		// replica restarted during the outage never gets ready. The elector
+		// (addLeaderElector) only turns status writes on and off.
+		LeaderElection:          false,
+		GracefulShutdownTimeout: &gracePeriod,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the controller manager: %w", err)
+	}
+	return mgr, nil
+}
+
+// addLeaderElector adds the lease elector that turns status writes on for one
+// replica, with --leader-elect; nil without: every replica writes.
+func addLeaderElector(mgr ctrl.Manager, cfg *rest.Config, cf controllerFlags, logger logr.Logger) (controllers.Leader, error) {
+	if !cf.leaderElect {
+		return nil, nil
+	}
+	el, err := controllers.NewLeaderElector(cfg, controllers.LeaderElectorOptions{
+		Namespace: cf.leaderElectionNS,
+		Name:      cf.leaderElectionID,
+		Log:       logger.WithName("leader-election"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(el); err != nil {
+		return nil, err
+	}
+	return el, nil
+}
+
+// addProxyChecker adds --proxy-check's checker of the proxy objects that point
+// at jwtgate's Service.
+func addProxyChecker(mgr ctrl.Manager, rec *controllers.AuthPolicyReconciler, cf controllerFlags, leader controllers.Leader, logger logr.Logger) error {
+	service, err := parseServiceName(cf.serviceName)
+	if err != nil {
+		return fmt.Errorf("--service-name: %w", err)
+	}
+	rec.Proxy = controllers.NewProxyChecker(controllers.ProxyCheckOptions{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Cache: mgr.GetCache(),
+		Namespaces: cf.namespaces(), Service: service,
+		Recorder: mgr.GetEventRecorder("jwtgate-proxycheck"), Leader: leader, Policies: rec,
+		Log: logger.WithName("proxycheck"),
+	})
+	return mgr.Add(rec.Proxy)
+}
+
+// addServing adds what serves to the manager: the decision listeners, the gRPC
+// door, the API server probe, and the metrics and probe listeners.
+func addServing(mgr ctrl.Manager, cfg *rest.Config, log *slog.Logger, common commonFlags, svc *decisionService, rec *controllers.AuthPolicyReconciler) error {
 	for _, l := range svc.listeners {
 		if err := mgr.Add(l); err != nil {
 			return err
@@ -238,8 +271,7 @@ func controllerMain(ctx context.Context, cfg *rest.Config, log *slog.Logger, com
 			return err
 		}
 	}
-	log.Info("starting controller", "namespaces", cf.namespaces(), "leader_elect", cf.leaderElect, "proxy_check", cf.proxyCheck, "replicas_hint", cf.replicas)
-	return mgr.Start(ctx)
+	return nil
 }
 
 // parseServiceName reads --service-name: NAMESPACE/NAME or NAME, each a DNS

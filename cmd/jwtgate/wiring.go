@@ -73,17 +73,9 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 	if err != nil {
 		return nil, err
 	}
-	var records session.Records
-	if redisURL != "" {
-		rs, err := redisstore.New(ctx, redisstore.Options{URL: redisURL, PasswordFile: common.redisPasswordFile, Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("--redis-url (or --redis-url-file, $%s): %w", redisURLEnv, err)
-		}
-		svc.sessions, records, svc.shared = rs, rs, true
-		svc.close = func() { _ = rs.Close() }
-	} else {
-		mem := session.NewMemory()
-		svc.sessions, records = mem, &session.MemoryRecords{Log: log, Sessions: mem}
+	records, err := svc.openSessions(ctx, redisURL, common, log)
+	if err != nil {
+		return nil, err
 	}
 
 	pages := login.New(login.Options{
@@ -121,15 +113,9 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 			delay: common.shutdownDelay, timeout: common.shutdownTimeout}
 	}
 	if on(common.adminAddr) {
-		if common.adminTokenFile == "" {
-			return nil, errors.New("--admin-bind-address needs --admin-token-file: the admin API answers only requests that carry its token")
+		if err := svc.addAdmin(records, common, log); err != nil {
+			return nil, err
 		}
-		token, err := admin.LoadToken(common.adminTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--admin-token-file: %w", err)
-		}
-		h := &admin.Handler{Store: svc.sessions, Records: records, Token: token, Logger: log}
-		svc.listeners = append(svc.listeners, &listener{name: "admin", addr: common.adminAddr, handler: h, log: log, limits: common.limits(), timeout: common.shutdownTimeout})
 	}
 	if on(common.pprofAddr) {
 		m := http.NewServeMux()
@@ -140,6 +126,38 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		svc.listeners = append(svc.listeners, &listener{name: "pprof", addr: common.pprofAddr, handler: m, log: log, limits: common.limits(), timeout: time.Second})
 	}
 	return svc, nil
+}
+
+// openSessions opens the session store and its token records: Redis when
+// --redis-url names one (shared by the replicas), else this process's memory.
+func (svc *decisionService) openSessions(ctx context.Context, redisURL string, common commonFlags, log *slog.Logger) (session.Records, error) {
+	if redisURL == "" {
+		mem := session.NewMemory()
+		svc.sessions = mem
+		return &session.MemoryRecords{Log: log, Sessions: mem}, nil
+	}
+	rs, err := redisstore.New(ctx, redisstore.Options{URL: redisURL, PasswordFile: common.redisPasswordFile, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("--redis-url (or --redis-url-file, $%s): %w", redisURLEnv, err)
+	}
+	svc.sessions, svc.shared = rs, true
+	svc.close = func() { _ = rs.Close() }
+	return rs, nil
+}
+
+// addAdmin adds the admin API listener, which answers only requests that
+// carry the token of --admin-token-file.
+func (svc *decisionService) addAdmin(records session.Records, common commonFlags, log *slog.Logger) error {
+	if common.adminTokenFile == "" {
+		return errors.New("--admin-bind-address needs --admin-token-file: the admin API answers only requests that carry its token")
+	}
+	token, err := admin.LoadToken(common.adminTokenFile)
+	if err != nil {
+		return fmt.Errorf("--admin-token-file: %w", err)
+	}
+	h := &admin.Handler{Store: svc.sessions, Records: records, Token: token, Logger: log}
+	svc.listeners = append(svc.listeners, &listener{name: "admin", addr: common.adminAddr, handler: h, log: log, limits: common.limits(), timeout: common.shutdownTimeout})
+	return nil
 }
 
 // opsListeners returns the metrics and probe listeners that are on, for serve
