@@ -1,6 +1,11 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"os"
 	"path/filepath"
@@ -109,4 +114,43 @@ func captureStderr(t *testing.T, fn func()) string {
 	os.Stderr = old
 	_ = w.Close()
 	return <-done
+}
+
+// The README's promise: the examples check clean, with --strict, once the demo
+// key exists (made as hack/run-examples.sh makes it: a Secret demo-keys with
+// the public half of a fresh ES256 key), and without it the missing Secret is
+// the only problem.
+func TestExamplesCheckClean(t *testing.T) {
+	examples := filepath.Join("..", "..", "examples")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	keys := filepath.Join(t.TempDir(), "keys.yaml")
+	secret := "apiVersion: v1\nkind: Secret\nmetadata: {name: demo-keys, namespace: default}\nstringData:\n  public.pem: |\n    " +
+		strings.ReplaceAll(strings.TrimSpace(string(pub)), "\n", "\n    ") + "\n"
+	if err := os.WriteFile(keys, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := captureStderr(t, func() {
+		if err := runCheck([]string{"--strict", "-f", examples, "-f", keys}); err != nil {
+			t.Errorf("check --strict -f examples/ -f keys.yaml: %v", err)
+		}
+	})
+	if strings.TrimSpace(out) != "" {
+		t.Errorf("the examples are not clean:\n%s", out)
+	}
+	out = captureStderr(t, func() {
+		if err := runCheck([]string{"-f", examples}); err == nil {
+			t.Error("check -f examples/ without the demo key passed")
+		}
+	})
+	if !strings.Contains(out, "secret default/demo-keys not found") || !strings.Contains(out, "jwtgate check: 1 problem(s)") {
+		t.Errorf("without the demo key, want only its missing Secret, got:\n%s", out)
+	}
 }
