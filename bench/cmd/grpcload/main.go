@@ -27,6 +27,26 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
+// checkRequest is the one CheckRequest every call sends, as Envoy would build it.
+func checkRequest(host, path, token, policyKey string) *authv3.CheckRequest {
+	headers := map[string]string{
+		":authority": host, ":method": "GET", ":path": path, ":scheme": "https",
+		"user-agent": "grpcload", "accept": "application/json", "x-forwarded-proto": "https", "x-request-id": "bench",
+	}
+	if token != "" {
+		headers["authorization"] = "Bearer " + token
+	}
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Id: "bench", Method: "GET", Host: host, Path: path, Scheme: "https", Protocol: "HTTP/1.1", Headers: headers,
+		}},
+	}}
+	if policyKey != "" {
+		req.Attributes.ContextExtensions = map[string]string{"jwtgate.dev/policy": policyKey}
+	}
+	return req
+}
+
 func main() {
 	addr := flag.String("addr", "", "host:port of the ext_authz gRPC server (loopback only)")
 	duration := flag.Duration("duration", 10*time.Second, "how long to send (at most 5m)")
@@ -50,21 +70,7 @@ func main() {
 		log.Fatal("-duration must be in (0, 5m], -requests in (0, 20,000,000], -concurrency in (0, 4096], -conns in (0, 64]")
 	}
 
-	headers := map[string]string{
-		":authority": *host, ":method": "GET", ":path": *path, ":scheme": "https",
-		"user-agent": "grpcload", "accept": "application/json", "x-forwarded-proto": "https", "x-request-id": "bench",
-	}
-	if *token != "" {
-		headers["authorization"] = "Bearer " + *token
-	}
-	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Id: "bench", Method: "GET", Host: *host, Path: *path, Scheme: "https", Protocol: "HTTP/1.1", Headers: headers,
-		}},
-	}}
-	if *policyKey != "" {
-		req.Attributes.ContextExtensions = map[string]string{"jwtgate.dev/policy": *policyKey}
-	}
+	req := checkRequest(*host, *path, *token, *policyKey)
 
 	clients := make([]authv3.AuthorizationClient, *conns)
 	for i := range clients {

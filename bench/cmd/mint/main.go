@@ -24,6 +24,50 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jws"
 )
 
+// readKey reads a PKCS#8 private key and the algorithm it signs with.
+func readKey(path string) (any, jwa.SignatureAlgorithm) {
+	data, err := os.ReadFile(path) //nolint:gosec // G304: the key file named with -key
+	if err != nil {
+		log.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		log.Fatalf("%s: no PEM block", path)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		log.Fatal(err)
+	}
+	switch key.(type) {
+	case *rsa.PrivateKey:
+		return key, jwa.RS256()
+	case *ecdsa.PrivateKey:
+		return key, jwa.ES256()
+	case ed25519.PrivateKey:
+		return key, jwa.EdDSA()
+	}
+	log.Fatalf("%s: unsupported key type %T", path, key)
+	return nil, jwa.SignatureAlgorithm{}
+}
+
+// printJWKS prints the public key of key as a JWK set (kid "bench").
+func printJWKS(key any, alg jwa.SignatureAlgorithm) {
+	pub, err := jwk.PublicKeyOf(key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = pub.Set(jwk.AlgorithmKey, alg)
+	_ = pub.Set(jwk.KeyUsageKey, "sig")
+	_ = pub.Set(jwk.KeyIDKey, "bench")
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	b, err := json.Marshal(set)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(b))
+}
+
 func main() {
 	keyFile := flag.String("key", "", "private key, PEM (PKCS#8): RSA signs RS256, P-256 ES256, Ed25519 EdDSA")
 	n := flag.Int("n", 1, "how many tokens")
@@ -31,44 +75,9 @@ func main() {
 	ttl := flag.Duration("ttl", 2*time.Hour, "exp = now + ttl")
 	jwks := flag.Bool("jwks", false, "print the public key as a JWK set instead of tokens")
 	flag.Parse()
-	data, err := os.ReadFile(*keyFile)
-	if err != nil {
-		log.Fatal(err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		log.Fatalf("%s: no PEM block", *keyFile)
-	}
-	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		log.Fatal(err)
-	}
-	var alg jwa.SignatureAlgorithm
-	switch key.(type) {
-	case *rsa.PrivateKey:
-		alg = jwa.RS256()
-	case *ecdsa.PrivateKey:
-		alg = jwa.ES256()
-	case ed25519.PrivateKey:
-		alg = jwa.EdDSA()
-	default:
-		log.Fatalf("%s: unsupported key type %T", *keyFile, key)
-	}
+	key, alg := readKey(*keyFile)
 	if *jwks {
-		pub, err := jwk.PublicKeyOf(key)
-		if err != nil {
-			log.Fatal(err)
-		}
-		_ = pub.Set(jwk.AlgorithmKey, alg)
-		_ = pub.Set(jwk.KeyUsageKey, "sig")
-		_ = pub.Set(jwk.KeyIDKey, "bench")
-		set := jwk.NewSet()
-		_ = set.AddKey(pub)
-		b, err := json.Marshal(set)
-		if err != nil {
-			log.Fatal(err)
-		}
-		fmt.Println(string(b))
+		printJWKS(key, alg)
 		return
 	}
 	var base map[string]any
