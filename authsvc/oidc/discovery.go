@@ -59,7 +59,7 @@ type Discovery struct {
 // 1.0, section 4.3: its issuer must be exactly the one asked for).
 func (d *Discovery) check(issuer string) error {
 	if d.Issuer != issuer {
-		return fmt.Errorf("the document names issuer %q, not %q: set issuerURL to exactly the provider's issuer (mind the trailing slash)", d.Issuer, issuer)
+		return fmt.Errorf("the document names issuer %.100q, not %q: set issuerURL to exactly the provider's issuer (mind the trailing slash)", d.Issuer, issuer)
 	}
 	for _, e := range []struct{ name, v string }{
 		{"authorization_endpoint", d.AuthorizationEndpoint},
@@ -435,16 +435,6 @@ func (ps *Providers) notify(issuer string) {
 	for _, f := range subs {
 		f(issuer)
 	}
-}
-
-// Lookup returns the Provider of issuer if one runs, without starting one.
-func (ps *Providers) Lookup(issuer string) *Provider {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if e, ok := ps.m[issuer]; ok {
-		return e.p
-	}
-	return nil
 }
 
 // Retain starts the providers of issuers and stops those no longer listed

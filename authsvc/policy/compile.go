@@ -481,6 +481,7 @@ func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, s
 				errs.add("spec.login.usersSecretRef", v1alpha1.ReasonUsersInvalid, "secret %s/%s key %q %s", p.Namespace, ref.Name, ref.Key, le.Error())
 			}
 			out.Users = t
+			p.trusts = append(p.trusts, trust{field: "spec.login.usersSecretRef", secret: ref.Name, key: ref.Key, sum: secretKeySum(data), kind: trustUsers})
 		}
 	}
 	if l.OIDC != nil {

@@ -22,10 +22,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		compileErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jwtgate_policy_compile_errors_total",
-			Help: "Versions of a policy (or of the Secrets it references) that did not compile, by policy and reason (the status condition reason). The last good version keeps serving, without the keys its Secrets no longer hold.",
+			Help: "Publications of a policy version (or of the Secrets it references) that did not compile, by policy and reason (the status condition reason). The last good version keeps serving, without the keys its Secrets no longer hold.",
 		}, []string{"policy", "reason"}),
 		ready: &readyCollector{desc: prometheus.NewDesc("jwtgate_policy_ready",
-			"1 when the policy's newest version is serving as written (Ready=True: it compiled, holds its hosts, its jwksURL keys loaded), 0 when it is not (see its status).",
+			"1 when the policy's newest version is serving as written (it compiled, holds its hosts, its jwksURL keys loaded), 0 when it is not (see its status). An OpenID provider that has not loaded shows only in the status (Ready=False, OIDCDiscoveryFailed): the policy still serves tokens and sessions.",
 			[]string{"policy"}, nil)},
 	}
 	reg.MustRegister(m.compileErrors, m.ready)

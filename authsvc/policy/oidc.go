@@ -210,6 +210,7 @@ func compileOIDC(p *Policy, spec *v1alpha1.AuthPolicySpec, out *Login, secrets s
 	if ref := s.ClientSecretRef; ref != nil {
 		if data, ok := secrets.key(f+".clientSecretRef", *ref); ok {
 			o.ClientSecret = strings.TrimRight(string(data), "\r\n")
+			p.trusts = append(p.trusts, trust{field: f + ".clientSecretRef", secret: ref.Name, key: ref.Key, sum: secretKeySum(data), kind: trustOIDCClient})
 			if o.ClientSecret == "" {
 				errs.add(f+".clientSecretRef", v1alpha1.ReasonInvalidSpec, "secret %s/%s key %q is empty: put the client secret there, or remove clientSecretRef for a public client", p.Namespace, ref.Name, ref.Key)
 			}

@@ -149,13 +149,6 @@ func (s *Store) SetHostClaims(hc *HostClaims) {
 	s.publishLocked()
 }
 
-// HostClaims returns the rule SetHostClaims set (nil: any namespace, any host).
-func (s *Store) HostClaims() *HostClaims {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.claims
-}
-
 // RefusedHosts returns the hosts policy key claims that its namespace may not.
 func (s *Store) RefusedHosts(key string) []string {
 	s.mu.Lock()
@@ -165,13 +158,6 @@ func (s *Store) RefusedHosts(key string) []string {
 
 // Current returns the serving policy with that key, if any.
 func (s *Store) Current(key string) *Policy { return s.Load().byKey[key] }
-
-// Conflicts returns the hosts policy key claims but does not get.
-func (s *Store) Conflicts(key string) []HostConflict {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.conflicts[key])
-}
 
 func (s *Store) publishLocked() {
 	s.gen++

@@ -11,11 +11,12 @@ import (
 )
 
 // trust is one piece of Secret material a compiled policy trusts: a
-// verification key of spec.jwt.keys, the API keys, or the sign-in signing key.
+// verification key of spec.jwt.keys, the API keys, the sign-in signing key,
+// the users of password sign-in, or the OpenID client secret.
 // It remembers a digest of the data it was compiled from, so that a last good
 // version can drop what the Secrets no longer hold (narrow).
 type trust struct {
-	field  string // spec.jwt.keys[0].secretRef, spec.apiKeys.secretRef, spec.login.signingKeySecretRef
+	field  string // spec.jwt.keys[0].secretRef, spec.apiKeys.secretRef, spec.login.signingKeySecretRef, ...
 	secret string // the Secret's name, in the policy's namespace
 	key    string // the Secret's key; "" for the whole Secret (the signing key)
 	sum    [sha256.Size]byte
@@ -29,6 +30,8 @@ const (
 	trustVerify trustKind = iota
 	trustAPIKeys
 	trustSigning
+	trustUsers
+	trustOIDCClient
 )
 
 // secretKeySum is the digest of one key of a Secret.
@@ -72,6 +75,10 @@ func (t trust) describe() string {
 		what = "the API keys of " + t.field
 	case trustSigning:
 		what = "the sign-in signing key of " + t.field + " (sign-in is off, and the tokens it signed are refused)"
+	case trustUsers:
+		what = "the users of " + t.field + " (password sign-in is off, and their sessions end at their next renewal)"
+	case trustOIDCClient:
+		what = "the OpenID client secret of " + t.field + " (sign-in at the provider is off)"
 	}
 	ref := "secret " + t.secret
 	if t.key != "" {
@@ -101,24 +108,30 @@ func (p *Policy) narrow(secrets map[string]*corev1.Secret) (*Policy, []string) {
 	np.id = compileSeq.Add(1) // a new token-cache key: nothing verified before is reused
 	np.trusts = keep
 	var listed []keys.Key
-	signing, apiKeys := false, false
+	held := map[trustKind]bool{}
 	for _, t := range keep {
-		switch t.kind {
-		case trustVerify:
+		held[t.kind] = true
+		if t.kind == trustVerify {
 			listed = append(listed, t.listed...)
-		case trustAPIKeys:
-			apiKeys = true
-		case trustSigning:
-			signing = true
 		}
 	}
 	np.listed = sharedSet(listed)
-	if !apiKeys {
+	if !held[trustAPIKeys] {
 		np.apiKeys = nil
 	}
-	if !signing && np.Login != nil {
-		np.Login = nil
-		np.own = sharedSet(nil)
+	if np.Login != nil {
+		l := *np.Login // p's Login is shared with the last good version: never written
+		if !held[trustUsers] {
+			l.Users = nil
+		}
+		if !held[trustOIDCClient] && l.OIDC != nil && l.OIDC.ClientSecret != "" {
+			l.OIDC = nil
+		}
+		np.Login = &l
+		if !held[trustSigning] {
+			np.Login = nil
+			np.own = sharedSet(nil)
+		}
 	}
 	return &np, dropped
 }

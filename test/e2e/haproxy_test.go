@@ -4,6 +4,7 @@ package e2e_test
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ func TestHAProxyGuideFlow(t *testing.T) {
 	}
 	s := newStack(t, haproxyGuide)
 	walk(t, s)
+	underscoreCopiesDropped(t, s)
 
 	_ = syscall.Kill(s.jwtgateP.Cmd.Process.Pid, syscall.SIGTERM)
 	select {
@@ -47,9 +49,69 @@ func TestHAProxyGuideFlow(t *testing.T) {
 	}
 }
 
+// A script that fails (here an error injected at its start, as a later edit
+// might) must not let requests through: the guide's config denies every
+// request that jwtgate's allow did not mark.
+func TestHAProxyGuideFailsClosed(t *testing.T) {
+	if _, err := os.Stat(haproxyBin); err != nil {
+		t.Fatalf("missing Debian package haproxy: run hack/install-deps.sh as root (make e2e does), or: sudo apt-get install -y haproxy")
+	}
+	haproxyScriptEdit = func(script string) string {
+		const at = "  local headers = {}\n"
+		if !strings.Contains(script, at) {
+			t.Fatalf("the guide's script lacks %q (the test injects an error there)", at)
+		}
+		return strings.Replace(script, at, "  error(\"injected by the test\")\n"+at, 1)
+	}
+	t.Cleanup(func() { haproxyScriptEdit = nil })
+	s := newStack(t, haproxyGuide)
+	hits := s.app.hits.Load()
+	for _, h := range []http.Header{{"Accept": {pageAccept}}, {"Authorization": {"Bearer whatever"}}} {
+		resp, body := s.do(s.client(), http.MethodGet, s.origin+startPath, nil, h)
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("with a failing script: %d, want 503\n%s", resp.StatusCode, body)
+		}
+	}
+	if s.app.hits.Load() != hits {
+		t.Error("with a failing script, the app saw requests")
+	}
+	// The sign-in pages do not go through the script.
+	if resp, _ := s.do(s.client(), http.MethodGet, s.origin+"/jwtgate/login?rd=/", nil, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("the sign-in page with a failing script: %d, want 200", resp.StatusCode)
+	}
+}
+
+// underscoreCopiesDropped: a client's X_Auth_User (which CGI, PHP and Rack
+// read as X-Auth-User) never reaches the app.
+func underscoreCopiesDropped(t *testing.T, s *stack) {
+	c := s.client()
+	resp, body := s.do(c, http.MethodPost, s.origin+"/jwtgate/login", strings.NewReader(`{"username":"alice","password":"`+alicePassword+`"}`),
+		http.Header{"Accept": {"application/json"}, "Content-Type": {"application/json"}})
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &tok) != nil || tok.AccessToken == "" {
+		t.Fatalf("JSON sign-in as alice: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = s.do(c, http.MethodGet, s.origin+startPath, nil, http.Header{
+		"Authorization": {"Bearer " + tok.AccessToken}, "X_Auth_User": {"mallory"}, "X_Auth_Roles": {"admin"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET with a token: %d\n%s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, "mallory") || strings.Contains(body, ": admin") {
+		t.Errorf("the app saw the client's X_Auth_User / X_Auth_Roles:\n%s", body)
+	}
+}
+
+// haproxyScriptEdit, when set, changes the guide's script before HAProxy loads it.
+var haproxyScriptEdit func(string) string
+
 func (s *stack) startHAProxy(authAddr string) {
 	t := s.t
 	blocks := guideBlocks(t, "docs/proxies/haproxy.md", "lua")
+	if haproxyScriptEdit != nil {
+		blocks[0] = haproxyScriptEdit(blocks[0])
+	}
 	script := filepath.Join(s.dir, "jwtgate.lua")
 	if err := os.WriteFile(script, []byte(blocks[0]), 0o600); err != nil {
 		t.Fatal(err)
