@@ -32,6 +32,18 @@ func TestDeletedKeyStopsVerifying(t *testing.T) {
 			t.Fatalf("before the deletion: decision %d, want 200", got)
 		}
 	}
+	// jwtgate_policy_ready says what the status says, as in serve
+	// (authsvc/standalone's TestLastGoodNeverWidensTrust).
+	ready := func() float64 {
+		m := metric(t, r.reg, "jwtgate_policy_ready", map[string]string{"policy": ns + "/shop"})
+		if m == nil {
+			t.Fatalf("no jwtgate_policy_ready{policy=%s/shop}", ns)
+		}
+		return m.GetGauge().GetValue()
+	}
+	if v := ready(); v != 1 {
+		t.Errorf("jwtgate_policy_ready = %v while Ready=True, want 1", v)
+	}
 
 	if err := k8s.Delete(context.Background(), secretB); err != nil {
 		t.Fatal(err)
@@ -44,6 +56,9 @@ func TestDeletedKeyStopsVerifying(t *testing.T) {
 	}
 	if got := r.decide(ns, "shop", "/orders", b.token(t)); got != http.StatusUnauthorized {
 		t.Errorf("token signed by the deleted key: decision %d, want 401", got)
+	}
+	if v := ready(); v != 0 {
+		t.Errorf("jwtgate_policy_ready = %v while the last good version serves (Ready=False), want 0", v)
 	}
 	if got := r.decide(ns, "shop", "/orders", a.token(t)); got != http.StatusOK {
 		t.Errorf("token signed by the key still held: decision %d, want 200", got)
