@@ -60,6 +60,11 @@ func TestLastGoodDropsEveryKindOfMaterialNoLongerHeld(t *testing.T) {
 				t.Error("password sign-in stopped although the users Secret is held")
 			}
 		}},
+		{"signing key deleted", func(s map[string]*corev1.Secret) { delete(s, "sign") }, "spec.login.signingKeySecretRef", func(t *testing.T, p *Policy) {
+			if p.Login != nil || p.own.Len() != 0 {
+				t.Error("sign-in, or the tokens it signed, outlive the signing key's Secret")
+			}
+		}},
 		{"API keys deleted", func(s map[string]*corev1.Secret) { delete(s, "api") }, "spec.apiKeys.secretRef", func(t *testing.T, p *Policy) {
 			if p.apiKeys != nil {
 				t.Error("the API keys of a deleted Secret still work")
@@ -79,8 +84,11 @@ func TestLastGoodDropsEveryKindOfMaterialNoLongerHeld(t *testing.T) {
 				t.Fatalf("outcome %+v: want the last good version without %s", out, tc.dropped)
 			}
 			p := store.Load().Policy("shop", "shop")
-			if p == nil || p.Login == nil {
-				t.Fatalf("nothing serves: %+v", p)
+			if p == nil {
+				t.Fatal("nothing serves")
+			}
+			if p.Login == nil && tc.dropped != "spec.login.signingKeySecretRef" {
+				t.Fatal("sign-in stopped altogether, though its signing key is held")
 			}
 			tc.check(t, p)
 			if good.Login.Users == nil || good.Login.OIDC == nil {
