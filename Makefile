@@ -109,7 +109,7 @@ e2e: ## End-to-end: jwtgate behind a real nginx (TLS) and headless Chromium, Cad
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" JWTGATE_TRAEFIK="$$(hack/traefik-bin.sh)" JWTGATE_HYDRA="$$(hack/oidc-provider.sh)" $(GO) test -tags e2e -count=1 -timeout 10m ./test/e2e/...
 
 .PHONY: egctl
-egctl: ## Build and cache egctl of Envoy Gateway v1.9.1 (from the Go module proxy, in ~/.cache/jwtgate; about 12 minutes on an idle 2-core machine the first time).
+egctl: ## Build and cache egctl of Envoy Gateway v1.9.1 (from the Go module proxy, in ~/.cache/jwtgate; 36 minutes the first time on a busy 2-core machine).
 	@hack/egctl-bin.sh >/dev/null
 
 .PHONY: egctl-translate
