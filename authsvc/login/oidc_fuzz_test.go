@@ -122,7 +122,7 @@ func FuzzOIDCCallback(f *testing.F) {
 	deadline := time.Now().Add(testproc.StartupTimeout)
 	for !prov.Loaded() {
 		if time.Now().After(deadline) {
-			f.Fatalf("the fuzz provider did not load: %v", prov.Err())
+			f.Fatalf("the fuzz provider did not load: %v", prov.Failure())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

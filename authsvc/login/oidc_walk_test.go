@@ -98,9 +98,9 @@ func newOIDCWalk(t *testing.T, change func(*v1alpha1.OIDCSpec)) *oidcWalk {
 	// Discovery runs in the background; wait until it (and the provider's keys) loaded.
 	prov := providers.Get(spec.IssuerURL)
 	deadline := time.Now().Add(testproc.StartupTimeout)
-	for prov.Err() != nil {
+	for !prov.Loaded() || prov.Failure() != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("discovery did not load: %v", prov.Err())
+			t.Fatalf("discovery did not load: %v", prov.Failure())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

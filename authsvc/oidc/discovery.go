@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/authsvc/keys"
+	"github.com/jwtgate/jwtgate/authsvc/outbound"
 )
 
 // Defaults of Options.
@@ -111,9 +112,11 @@ func isLoopback(host string) bool {
 // every field.
 type Options struct {
 	// Client makes every request to the provider: discovery, token exchange.
-	// It should be the guarded outbound client that jwksURL uses. Default: a
-	// 5 s timeout and redirects only to https (or loopback http).
+	// Default: the guarded outbound client (authsvc/outbound, as jwksURL
+	// uses), through Proxy when set, with a 5 s timeout and CheckRedirect.
 	Client *http.Client
+	// Proxy is --outbound-proxy, for the default Client.
+	Proxy *url.URL
 	// Remotes fetch the provider's JWKS (the remote-JWKS machinery of
 	// jwksURL). Required for sign-ins; nil in tests of discovery alone.
 	Remotes *keys.Remotes
@@ -123,10 +126,6 @@ type Options struct {
 	// MaxBytes caps the discovery document (default 1 MiB).
 	MaxBytes int64
 	Logger   *slog.Logger
-	// OnChange is called (from a background goroutine) when a provider's
-	// state changes: first load, failure, recovery. The controller uses it
-	// to report OIDCDiscoveryFailed.
-	OnChange func(issuer string)
 }
 
 func (o Options) withDefaults() Options {
@@ -143,16 +142,9 @@ func (o Options) withDefaults() Options {
 		o.Logger = slog.Default()
 	}
 	if o.Client == nil {
-		o.Client = DefaultClient()
+		o.Client = outbound.NewClient(outbound.Options{Timeout: DefaultTimeout, Proxy: o.Proxy, CheckRedirect: CheckRedirect})
 	}
 	return o
-}
-
-// DefaultClient is the client used when Options.Client is nil, for tests: a
-// 5 s timeout and CheckRedirect. jwtgate itself passes the guarded outbound
-// client (authsvc/outbound) with CheckRedirect.
-func DefaultClient() *http.Client {
-	return &http.Client{Timeout: DefaultTimeout, CheckRedirect: CheckRedirect}
 }
 
 // CheckRedirect is the redirect rule of every request to a provider: at most 5
@@ -196,26 +188,6 @@ func (p *Provider) Keys() *keys.Remote { return p.jwks.Load() }
 
 // Client is the outbound client every request to the provider goes through.
 func (p *Provider) Client() *http.Client { return p.opts.Client }
-
-// Err is the last failure of discovery, or of the provider's JWKS, or nil
-// when both are current. It never quotes a response body.
-func (p *Provider) Err() error {
-	if e := p.lastErr.Load(); e != nil {
-		return *e
-	}
-	if r := p.Keys(); r != nil {
-		if err := r.LastError(); err != nil {
-			return fmt.Errorf("the provider's keys: %w", err)
-		}
-		if r.Current() == nil {
-			return errors.New("the provider's keys have not been loaded yet")
-		}
-	}
-	if p.Discovery() == nil {
-		return ErrNotLoaded
-	}
-	return nil
-}
 
 // Loaded reports whether the provider can sign people in: its discovery
 // document and its keys have loaded (a later failure keeps both, so it stays
@@ -263,7 +235,6 @@ func (p *Provider) WaitReady(ctx context.Context) error {
 func (p *Provider) Refresh(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	before := p.Err()
 	wasLoaded, hadFailed := p.Loaded(), p.Failure() != nil
 	d, err := p.fetch(ctx)
 	if err == nil {
@@ -299,9 +270,6 @@ func (p *Provider) Refresh(ctx context.Context) error {
 		}
 		p.doc.Store(d)
 		p.lastErr.Store(nil)
-	}
-	if after := p.Err(); p.opts.OnChange != nil && (before == nil) != (after == nil) {
-		p.opts.OnChange(p.issuer)
 	}
 	if p.notify != nil && (p.Loaded() != wasLoaded || (p.Failure() != nil) != hadFailed) {
 		p.notify(p.issuer)

@@ -23,7 +23,6 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/login"
 	"github.com/jwtgate/jwtgate/authsvc/oidc"
-	"github.com/jwtgate/jwtgate/authsvc/outbound"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
 	"github.com/jwtgate/jwtgate/authsvc/session"
@@ -378,8 +377,7 @@ func newOutbound(ctx context.Context, store *policy.Store, log *slog.Logger, com
 		opts.Proxy = u
 	}
 	remotes := keys.NewRemotes(ctx, opts)
-	providers := oidc.NewProviders(ctx, oidc.Options{Remotes: remotes, Logger: log,
-		Client: outbound.NewClient(outbound.Options{Timeout: oidc.DefaultTimeout, Proxy: opts.Proxy, CheckRedirect: oidc.CheckRedirect})})
+	providers := oidc.NewProviders(ctx, oidc.Options{Remotes: remotes, Logger: log, Proxy: opts.Proxy})
 	store.OnChange(func(s *policy.Snapshot) {
 		issuers := map[string]bool{}
 		for _, p := range s.Policies() {
