@@ -10,7 +10,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 )
@@ -90,7 +89,6 @@ func TestDeletedKeyStopsVerifying(t *testing.T) {
 // (issue 12 item 11).
 func TestReadyOnlyOncePublished(t *testing.T) {
 	ns := newNamespace(t)
-	ctx := context.Background()
 	key := newSigner(t)
 	create(t, keySecret(t, ns, "shop-keys", key), jwtPolicy(ns, "shop", "shop-keys"))
 
@@ -105,19 +103,7 @@ func TestReadyOnlyOncePublished(t *testing.T) {
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}},
 		},
 	}
-	create(t, role)
-	t.Cleanup(func() { _ = k8s.Delete(ctx, role) })
-	user, err := testEnv.AddUser(envtest.User{Name: "jwtgate-" + ns}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "jwtgate-no-secret-get-"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "jwtgate-" + ns}},
-	}
-	create(t, binding)
-	t.Cleanup(func() { _ = k8s.Delete(ctx, binding) })
+	user := restrictedUser(t, ns, role)
 
 	healthAddr := freeAddr(t)
 	r := startReplica(t, ns, replicaOptions{cfg: user.Config(), healthAddr: healthAddr})

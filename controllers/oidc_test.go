@@ -234,40 +234,7 @@ func TestOIDCWalkThroughController(t *testing.T) {
 	}
 
 	// Refresh, sign out, and the ended session's refresh token renews nothing.
-	resp, err := c.Post(base+login.RefreshPath, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("refresh: %d, want 204", resp.StatusCode)
-	}
-	var refresh string
-	jwtgateURL, _ := url.Parse(base + "/jwtgate/")
-	for _, ck := range c.Jar.Cookies(jwtgateURL) {
-		if ck.Name == policy.RefreshCookie {
-			refresh = ck.Value
-		}
-	}
-	resp, err = c.PostForm(base+login.LogoutPath, url.Values{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Also sign out of Test SSO") {
-		t.Fatalf("sign-out: %d\n%s", resp.StatusCode, page)
-	}
-	req, _ := http.NewRequest(http.MethodPost, base+login.RefreshPath, nil)
-	req.AddCookie(&http.Cookie{Name: policy.RefreshCookie, Value: refresh})
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if ck := oidctest.SetCookie(resp, policy.AccessCookie); resp.StatusCode != http.StatusUnauthorized || ck != nil && ck.MaxAge >= 0 {
-		t.Fatalf("refresh after sign-out: %d, want 401 and no access token", resp.StatusCode)
-	}
+	oidctest.RenewSignOutAndRenewAgain(t, c, http.DefaultClient, base, "Test SSO")
 
 	// allowedValues (groups contains staff) refuses bob: 403, no token.
 	bob := oidctest.Browser()
@@ -307,7 +274,8 @@ func TestOIDCWalkThroughController(t *testing.T) {
 	if d := decideAt(t, erin, base, ns, "shop", "/staff/x"); d.StatusCode != http.StatusOK || d.Header.Get("X-Auth-User") != "erin@example.com" {
 		t.Fatalf("erin's decision with the provider down: %d %q", d.StatusCode, d.Header.Get("X-Auth-User"))
 	}
-	if resp, err = erin.Post(base+login.RefreshPath, "", nil); err != nil {
+	resp, err := erin.Post(base+login.RefreshPath, "", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	_ = resp.Body.Close()

@@ -310,7 +310,6 @@ func (b *lockedBuffer) String() string {
 // as the rule is granted.
 func TestProxyCheckWithoutIngressRights(t *testing.T) {
 	ns := newNamespace(t)
-	ctx := context.Background()
 	s := newSigner(t)
 	create(t, keySecret(t, ns, "shop-keys", s), jwtPolicy(ns, "shop", "shop-keys", "shop.example.com"))
 	role := &rbacv1.ClusterRole{
@@ -321,19 +320,7 @@ func TestProxyCheckWithoutIngressRights(t *testing.T) {
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"*"}, Verbs: []string{"*"}},
 		},
 	}
-	create(t, role)
-	t.Cleanup(func() { _ = k8s.Delete(ctx, role) })
-	user, err := testEnv.AddUser(envtest.User{Name: "jwtgate-" + ns}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "jwtgate-no-ingress-"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "jwtgate-" + ns}},
-	}
-	create(t, binding)
-	t.Cleanup(func() { _ = k8s.Delete(ctx, binding) })
+	user := restrictedUser(t, ns, role)
 
 	var logs lockedBuffer
 	const said = "the proxy check cannot list Ingresses"

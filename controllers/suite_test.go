@@ -26,6 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -488,4 +489,28 @@ func update[T client.Object](t *testing.T, obj T, change func(T)) {
 		}
 	}
 	t.Fatalf("updating %s: conflicts", obj.GetName())
+}
+
+// restrictedUser creates role (cluster-wide, deleted when the test ends) and an
+// API user bound to it alone, for tests of what the controller does under RBAC
+// narrower than the chart's. Change role's rules with update; they apply at
+// once.
+func restrictedUser(t *testing.T, ns string, role *rbacv1.ClusterRole) *envtest.AuthenticatedUser {
+	t.Helper()
+	ctx := context.Background()
+	create(t, role)
+	t.Cleanup(func() { _ = k8s.Delete(ctx, role) })
+	name := "jwtgate-" + ns
+	user, err := testEnv.AddUser(envtest.User{Name: name}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: role.GenerateName},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}},
+	}
+	create(t, binding)
+	t.Cleanup(func() { _ = k8s.Delete(ctx, binding) })
+	return user
 }

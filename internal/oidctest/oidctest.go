@@ -311,3 +311,46 @@ func SetCookie(resp *http.Response, name string) *http.Cookie {
 	}
 	return nil
 }
+
+// RenewSignOutAndRenewAgain is the end of every OIDC walk, against jwtgate at
+// base with browser c signed in: a silent renewal (204), the sign-out page
+// (offering the provider's sign-out by its display name), and the ended
+// session's refresh token renewing nothing (401, no access token), sent by
+// plain, a client without the browser's jar.
+func RenewSignOutAndRenewAgain(t *testing.T, c, plain *http.Client, base, displayName string) {
+	t.Helper()
+	resp, err := c.Post(base+"/jwtgate/refresh", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("refresh: %d, want 204", resp.StatusCode)
+	}
+	var refresh string
+	jwtgateURL, _ := url.Parse(base + "/jwtgate/")
+	for _, ck := range c.Jar.Cookies(jwtgateURL) {
+		if ck.Name == "jwtgate_refresh" {
+			refresh = ck.Value
+		}
+	}
+	resp, err = c.PostForm(base+"/jwtgate/logout", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Also sign out of "+displayName) {
+		t.Fatalf("sign-out: %d\n%s", resp.StatusCode, page)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/jwtgate/refresh", nil)
+	req.AddCookie(&http.Cookie{Name: "jwtgate_refresh", Value: refresh})
+	resp, err = plain.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if ck := SetCookie(resp, "jwtgate_access"); resp.StatusCode != http.StatusUnauthorized || ck != nil && ck.MaxAge >= 0 {
+		t.Fatalf("refresh after sign-out: %d, want 401 and no access token", resp.StatusCode)
+	}
+}

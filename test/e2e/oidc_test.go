@@ -124,40 +124,7 @@ func TestOIDCWalkServe(t *testing.T) {
 	}
 
 	// Refresh, sign out, and the ended session's refresh token renews nothing.
-	resp, err = c.Post(base+"/jwtgate/refresh", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("refresh: %d, want 204", resp.StatusCode)
-	}
-	var refresh string
-	jwtgateURL, _ := url.Parse(base + "/jwtgate/")
-	for _, ck := range c.Jar.Cookies(jwtgateURL) {
-		if ck.Name == "jwtgate_refresh" {
-			refresh = ck.Value
-		}
-	}
-	resp, err = c.PostForm(base+"/jwtgate/logout", url.Values{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Also sign out of Test SSO") {
-		t.Fatalf("sign-out: %d\n%s", resp.StatusCode, page)
-	}
-	req, _ = http.NewRequest(http.MethodPost, base+"/jwtgate/refresh", nil)
-	req.AddCookie(&http.Cookie{Name: "jwtgate_refresh", Value: refresh})
-	resp, err = plain.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if ck := oidctest.SetCookie(resp, "jwtgate_access"); resp.StatusCode != http.StatusUnauthorized || ck != nil && ck.MaxAge >= 0 {
-		t.Fatalf("refresh after sign-out: %d, want 401 and no access token", resp.StatusCode)
-	}
+	oidctest.RenewSignOutAndRenewAgain(t, c, plain, base, "Test SSO")
 
 	// What an operator sees: the metric and the audit line.
 	_, m := oidcGet(t, plain, "http://"+metrics+"/metrics")
