@@ -29,7 +29,7 @@ type Checker struct {
 	// negative: no audit lines.
 	AuditPerSecond float64
 
-	lastWarn    atomic.Int64
+	lastWarn    sync.Map // message -> *atomic.Int64, unix nanoseconds of its last line
 	auditLimit  *rate.Limiter
 	initLimiter sync.Once
 }
@@ -141,15 +141,22 @@ func (c *Checker) audit(ctx context.Context, q *Query, policyKey string, d polic
 	)
 }
 
-// Warn logs a misconfiguration at most once a second, so a flood of bad
-// requests cannot flood the log.
+// Warn logs a misconfiguration at most once a second per message, so a flood
+// of bad requests cannot flood the log, and a flood of one kind (no policy)
+// cannot hide another (a forged X-Original-URL). Messages are constants of the
+// doors, so the set is bounded.
 func (c *Checker) Warn(msg string, args ...any) {
 	if c.Log == nil {
 		return
 	}
+	v, ok := c.lastWarn.Load(msg)
+	if !ok {
+		v, _ = c.lastWarn.LoadOrStore(msg, new(atomic.Int64))
+	}
+	lastWarn := v.(*atomic.Int64)
 	now := time.Now().UnixNano()
-	last := c.lastWarn.Load()
-	if now-last < int64(time.Second) || !c.lastWarn.CompareAndSwap(last, now) {
+	last := lastWarn.Load()
+	if now-last < int64(time.Second) || !lastWarn.CompareAndSwap(last, now) {
 		return
 	}
 	c.Log.Warn(msg, args...)
