@@ -20,6 +20,7 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/door"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
+	"github.com/jwtgate/jwtgate/bench/floor"
 )
 
 // benchPolicy is the policy run.sh serves: RS256, issuer and audience, three
@@ -89,40 +90,72 @@ func (d *discard) WriteHeader(s int)           { d.status = s }
 // BenchmarkAuthHandler is one /jwtgate/auth request through the mux, as
 // net/http hands it over: X-Original-URL parsing, policy lookup, the decision,
 // the answer's headers and the metrics. "cached" is a token seen before;
-// "uncached" verifies the RS256 signature every time.
+// "uncached" verifies the RS256 signature every time (no cache); "unique" is
+// scenario c of run.sh: each request carries the next of 256 tokens against a
+// cache of 64, so every request verifies and also inserts and evicts. "floor"
+// is that scenario's baseline, bench/cmd/floorverify's handler (bare
+// crypto/rsa, exp only) on the same request: the ratio uncached/floor (ns/op
+// of floor over ns/op of uncached) is the issue 17 target, seen in one run with
+//
+//	go test -run '^$' -bench 'BenchmarkAuthHandler/RS256/uncached|floor' -benchmem ./bench/
 func BenchmarkAuthHandler(b *testing.B) {
 	k := newKey(b)
-	for _, cached := range []bool{true, false} {
-		name := "RS256/cached"
-		var cache *policy.TokenCache
-		if cached {
-			cache = policy.NewTokenCache(65536)
-		} else {
-			name = "RS256/uncached"
+	token := k.token(b, "1")
+	b.Run("RS256/cached", func(b *testing.B) {
+		benchHandler(b, authMux(b, k, policy.NewTokenCache(65536)), []string{token})
+	})
+	b.Run("RS256/uncached", func(b *testing.B) {
+		benchHandler(b, authMux(b, k, nil), []string{token})
+	})
+	b.Run("RS256/unique", func(b *testing.B) {
+		tokens := make([]string, 256)
+		for i := range tokens {
+			tokens[i] = k.token(b, fmt.Sprint(i))
 		}
-		b.Run(name, func(b *testing.B) {
-			p, err := benchPolicy("rs256", k.pub, cache)
-			if err != nil {
-				b.Fatal(err)
-			}
-			store := policy.NewStore()
-			store.Replace([]*policy.Policy{p})
-			h := server.NewMux(server.Options{Store: store, Metrics: door.NewMetrics(prometheus.NewRegistry())})
-			req, _ := http.NewRequest("GET", "http://127.0.0.1:8000/jwtgate/auth/bench/rs256", nil)
-			req.Header.Set("X-Original-URL", "http://app.bench.test/api/orders/7")
-			req.Header.Set("X-Original-Method", "GET")
-			req.Header.Set("Authorization", "Bearer "+k.token(b, "1"))
-			w := &discard{h: http.Header{}}
-			h.ServeHTTP(w, req)
-			if w.status != 200 {
-				b.Fatalf("status %d", w.status)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				clear(w.h)
-				h.ServeHTTP(w, req)
-			}
-		})
+		benchHandler(b, authMux(b, k, policy.NewTokenCache(64)), tokens)
+	})
+	b.Run("RS256/floor", func(b *testing.B) {
+		benchHandler(b, floor.Handler(&k.priv.PublicKey), []string{token})
+	})
+}
+
+// authMux is jwtgate's decision mux serving run.sh's bench/rs256 policy.
+func authMux(b *testing.B, k keyPair, cache *policy.TokenCache) http.Handler {
+	p, err := benchPolicy("rs256", k.pub, cache)
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := policy.NewStore()
+	store.Replace([]*policy.Policy{p})
+	return server.NewMux(server.Options{Store: store, Metrics: door.NewMetrics(prometheus.NewRegistry())})
+}
+
+// benchHandler sends run.sh's auth request to h, with the next of tokens each
+// time; every answer must be 200.
+func benchHandler(b *testing.B, h http.Handler, tokens []string) {
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:8000/jwtgate/auth/bench/rs256", nil)
+	req.Header.Set("X-Original-URL", "http://app.bench.test/api/orders/7")
+	req.Header.Set("X-Original-Method", "GET")
+	auth := make([][]string, len(tokens))
+	for i, t := range tokens {
+		auth[i] = []string{"Bearer " + t}
+	}
+	req.Header["Authorization"] = auth[0]
+	w := &discard{h: http.Header{}}
+	h.ServeHTTP(w, req)
+	if w.status != 200 {
+		b.Fatalf("status %d", w.status)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		req.Header["Authorization"] = auth[i%len(auth)]
+		i++
+		clear(w.h)
+		h.ServeHTTP(w, req)
+	}
+	if w.status != 200 {
+		b.Fatalf("status %d", w.status)
 	}
 }
 
