@@ -94,10 +94,11 @@ func (d *discard) WriteHeader(s int)           { d.status = s }
 // scenario c of run.sh: each request carries the next of 256 tokens against a
 // cache of 64, so every request verifies and also inserts and evicts. "floor"
 // is that scenario's baseline, bench/cmd/floorverify's handler (bare
-// crypto/rsa, exp only) on the same request: the ratio uncached/floor (ns/op
-// of floor over ns/op of uncached) is the issue 17 target, seen in one run with
+// crypto/rsa, exp only) on the same request: ns/op of floor over ns/op of
+// uncached is issue 17's target (≥ 0.80). "ratio" runs the two in turn and
+// reports that ratio directly, robust to a busy machine:
 //
-//	go test -run '^$' -bench 'BenchmarkAuthHandler/RS256/uncached|floor' -benchmem ./bench/
+//	go test -run '^$' -bench 'BenchmarkAuthHandler/RS256/(uncached|floor|ratio)' -benchmem ./bench/
 func BenchmarkAuthHandler(b *testing.B) {
 	k := newKey(b)
 	token := k.token(b, "1")
@@ -117,6 +118,38 @@ func BenchmarkAuthHandler(b *testing.B) {
 	b.Run("RS256/floor", func(b *testing.B) {
 		benchHandler(b, floor.Handler(&k.priv.PublicKey), []string{token})
 	})
+	b.Run("RS256/ratio", func(b *testing.B) {
+		benchRatio(b, floor.Handler(&k.priv.PublicKey), authMux(b, k, nil), token)
+	})
+}
+
+// benchRatio serves the same request with the floor and with jwtgate (no
+// cache) in turn, each iteration one of each, and reports floor/uncached: the
+// ratio of issue 17's target, taken side by side, so that the load of a
+// shared machine falls on both alike.
+func benchRatio(b *testing.B, floorH, authH http.Handler, token string) {
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:8000/jwtgate/auth/bench/rs256", nil)
+	req.Header.Set("X-Original-URL", "http://app.bench.test/api/orders/7")
+	req.Header.Set("X-Original-Method", "GET")
+	req.Header.Set("Authorization", "Bearer "+token)
+	w := &discard{h: http.Header{}}
+	var floorT, authT time.Duration
+	for b.Loop() {
+		clear(w.h)
+		t0 := time.Now()
+		floorH.ServeHTTP(w, req)
+		t1 := time.Now()
+		clear(w.h)
+		authH.ServeHTTP(w, req)
+		floorT, authT = floorT+t1.Sub(t0), authT+time.Since(t1)
+		if w.status != 200 {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(floorT.Nanoseconds())/n, "floor-ns/op")
+	b.ReportMetric(float64(authT.Nanoseconds())/n, "jwtgate-ns/op")
+	b.ReportMetric(float64(floorT)/float64(authT), "floor/jwtgate")
 }
 
 // authMux is jwtgate's decision mux serving run.sh's bench/rs256 policy.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math"
@@ -102,17 +103,21 @@ type signedPayload struct {
 
 // verifySignature finds the token's candidate keys by its header's kid and alg
 // and returns the payload the first of them verifies. The alg must be one the
-// policy accepts; never "none".
+// policy accepts; never "none". The token is split, decoded and its header
+// parsed once, whatever the number of candidate keys.
 func (p *Policy) verifySignature(token string) (signedPayload, *verifyError) {
 	if len(token) > MaxTokenSize {
 		return signedPayload{}, refuse(ReasonTooLarge, "token is larger than 16 KiB")
 	}
-	buf := []byte(token)
-	alg, algName, kid, verr := p.acceptedHeader(buf)
+	jws, ok := splitCompact(token)
+	if !ok {
+		return signedPayload{}, refuse(ReasonMalformed, "token is not a compact JWS")
+	}
+	alg, algName, kid, verr := p.acceptedHeader(jws.header)
 	if verr != nil {
 		return signedPayload{}, verr
 	}
-	trial := keyTrial{buf: buf, alg: alg}
+	trial := keyTrial{jws: &jws, alg: alg}
 	var signed signedPayload
 	// The policy's own signing keys verify only its own algorithm; listed keys
 	// were narrowed to spec.jwt.algorithms at compile time.
@@ -123,7 +128,7 @@ func (p *Policy) verifySignature(token string) (signedPayload, *verifyError) {
 	case slices.Contains(p.algs, algName):
 		signed.remote, signed.remoteGen = p.tryRemotes(&trial, kid)
 	}
-	if trial.payload == nil {
+	if !trial.verified {
 		if trial.tried == 0 {
 			return signedPayload{}, refuse(ReasonUnknownKey, "no key of this policy matches the token's kid and alg")
 		}
@@ -133,15 +138,53 @@ func (p *Policy) verifySignature(token string) (signedPayload, *verifyError) {
 	return signed, nil
 }
 
+// compactJWS is a compact JWS split, base64url-decoded and its header parsed,
+// once for all the keys it is tried against.
+type compactJWS struct {
+	header       jwsbb.Header
+	signingInput []byte // header.payload as sent: what the signature covers
+	payload      []byte // decoded
+	signature    []byte // decoded
+	// unverifiable: the header names crit or b64, which jws.VerifyCompactFast
+	// (the path this one replaces) refuses to verify with any key.
+	unverifiable bool
+	// lenient is the whole token when a segment is not plain unpadded
+	// base64url: jwx also decodes padded and standard-alphabet segments, seen
+	// in the wild, so such a token goes through jws.VerifyCompactFast for
+	// every key, as all tokens did before.
+	lenient []byte
+}
+
+// splitCompact splits a compact JWS into its three segments and decodes them,
+// in one allocation. ok is false when it does not have three segments.
+func splitCompact(token string) (c compactJWS, ok bool) {
+	enc := base64.RawURLEncoding
+	buf := make([]byte, len(token), len(token)+enc.DecodedLen(len(token)))
+	copy(buf, token)
+	hdr, payload, sig, err := jwsbb.SplitCompact(buf)
+	if err != nil {
+		return c, false
+	}
+	c.signingInput = buf[:len(hdr)+1+len(payload)]
+	dst := buf[len(buf):cap(buf)]
+	decoded := [3][]byte{}
+	for i, seg := range [3][]byte{hdr, payload, sig} {
+		n, err := enc.Decode(dst, seg)
+		if err != nil {
+			c.header, c.lenient = jwsbb.HeaderParseCompact(hdr), buf
+			return c, true
+		}
+		decoded[i], dst = dst[:n:n], dst[n:]
+	}
+	c.header, c.payload, c.signature = jwsbb.HeaderParse(decoded[0]), decoded[1], decoded[2]
+	c.unverifiable = jwsbb.HeaderHas(c.header, jws.CriticalKey) || jwsbb.HeaderHas(c.header, "b64")
+	return c, true
+}
+
 // acceptedHeader reads the compact JWS header's alg (and its name) and kid; the
 // alg must be the policy's own signing algorithm or one of spec.jwt.algorithms.
-func (p *Policy) acceptedHeader(buf []byte) (alg jwa.SignatureAlgorithm, algName, kid string, verr *verifyError) {
-	hdr, _, _, err := jwsbb.SplitCompact(buf)
-	if err != nil {
-		return alg, "", "", refuse(ReasonMalformed, "token is not a compact JWS")
-	}
-	h := jwsbb.HeaderParseCompact(hdr)
-	algName, err = jwsbb.HeaderGetString(h, "alg")
+func (p *Policy) acceptedHeader(h jwsbb.Header) (alg jwa.SignatureAlgorithm, algName, kid string, verr *verifyError) {
+	algName, err := jwsbb.HeaderGetString(h, "alg")
 	if err != nil {
 		return alg, "", "", refuse(ReasonMalformed, "token header has no alg")
 	}
@@ -157,10 +200,11 @@ func (p *Policy) acceptedHeader(buf []byte) (alg jwa.SignatureAlgorithm, algName
 // keyTrial tries candidate keys on one token, at most maxCandidateKeys in all,
 // and keeps the payload of the first that verifies.
 type keyTrial struct {
-	buf     []byte
-	alg     jwa.SignatureAlgorithm
-	tried   int
-	payload []byte
+	jws      *compactJWS
+	alg      jwa.SignatureAlgorithm
+	tried    int
+	verified bool
+	payload  []byte
 }
 
 func (t *keyTrial) try(cands []keys.Key) bool {
@@ -169,12 +213,31 @@ func (t *keyTrial) try(cands []keys.Key) bool {
 			return false
 		}
 		t.tried++
-		if pl, err := jws.VerifyCompactFast(k.Key, t.buf, t.alg); err == nil {
-			t.payload = pl
+		if t.verify(k) {
+			t.verified = true
 			return true
 		}
 	}
 	return false
+}
+
+// verify checks the token's signature with one key. The key must allow the
+// alg (the index it came from says so; checked again, as jws.VerifyCompactFast
+// did): an HMAC secret never verifies an RS256 token, nor an RSA key an HS256 one.
+func (t *keyTrial) verify(k keys.Key) bool {
+	if t.jws.lenient != nil {
+		pl, err := jws.VerifyCompactFast(k.Key, t.jws.lenient, t.alg)
+		t.payload = pl
+		return err == nil
+	}
+	if t.jws.unverifiable || !k.Allows(t.alg) {
+		return false
+	}
+	if jwsbb.Verify(k.Key, t.alg.String(), t.jws.signingInput, t.jws.signature) != nil {
+		return false
+	}
+	t.payload = t.jws.payload
+	return true
 }
 
 // tryRemotes tries the current keys of each jwksURL set; a kid no set holds

@@ -26,7 +26,7 @@ import (
 // before it was (issue 17), when jws.VerifyCompactFast split and decoded the
 // token again for every candidate key.
 
-// enc is a base64 flavour for one segment.
+// enc is a base64 encoding of one segment.
 type enc func([]byte) string
 
 var (
