@@ -12,7 +12,8 @@ import (
 // map lookup instead of a signature verification. Entries are keyed by the SHA-256
 // of the token and the compiled policy (a new compile, e.g. after a key change,
 // never sees the old entries), never outlive the token's exp, and are dropped when
-// the remote key set that verified them changes. The size is bounded.
+// the remote key set that verified them changes. The size is bounded: a full
+// shard drops its oldest entry.
 type TokenCache struct {
 	shards   [cacheShards]cacheShard
 	perShard int
@@ -28,6 +29,13 @@ type cacheKey struct {
 type cacheShard struct {
 	mu sync.RWMutex
 	m  map[cacheKey]*Identity
+	// order holds the keys in the order they were cached, at most perShard
+	// of them; once full, order[next] is the oldest, the one a new key
+	// replaces. Every key of m is in it (a key dropped by get may linger in
+	// it until its turn comes, or twice if cached again: either way it only
+	// makes an entry leave early). Eviction is then one delete, not a scan.
+	order []cacheKey
+	next  int
 }
 
 // NewTokenCache makes a cache holding at most about max tokens.
@@ -73,29 +81,19 @@ func (c *TokenCache) get(k cacheKey, now time.Time) *Identity {
 	return id
 }
 
-func (c *TokenCache) put(k cacheKey, id *Identity, now time.Time) {
+// put caches id under k; a full shard drops its oldest entry, which is also
+// about the first to expire when tokens live alike.
+func (c *TokenCache) put(k cacheKey, id *Identity) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.m) >= c.perShard {
-		// Look at a few entries (map order is random): drop the expired ones, or
-		// else the first one seen.
-		var victim cacheKey
-		seen, dropped := 0, 0
-		for key, e := range s.m {
-			if seen == 0 {
-				victim = key
-			}
-			if !now.Before(e.Expires) {
-				delete(s.m, key)
-				dropped++
-			}
-			if seen++; seen >= 16 {
-				break
-			}
-		}
-		if dropped == 0 {
-			delete(s.m, victim)
+	if _, ok := s.m[k]; !ok {
+		if len(s.order) < c.perShard {
+			s.order = append(s.order, k)
+		} else {
+			delete(s.m, s.order[s.next])
+			s.order[s.next] = k
+			s.next = (s.next + 1) % len(s.order)
 		}
 	}
 	s.m[k] = id

@@ -221,7 +221,7 @@ func (p *Policy) identify(token string, now time.Time) (*Identity, bool, *verify
 	}
 	id, err := p.verify(token, now)
 	if err == nil {
-		p.cache.put(k, id, now)
+		p.cache.put(k, id)
 	}
 	return id, false, err
 }

@@ -327,13 +327,20 @@ func (p *Policy) newIdentity(claims map[string]any) *Identity {
 	for i, path := range p.slots {
 		id.claims[i] = newClaimValue(resolveClaim(claims, path))
 	}
-	for _, f := range p.forward {
+	if len(p.forward) == 0 {
+		return id
+	}
+	// One allocation for the headers, one for their values.
+	id.Headers = make([]Header, len(p.forward))
+	values := make([]string, len(p.forward))
+	for i, f := range p.forward {
 		v, ok := resolveClaim(claims, p.slots[f.slot])
 		render := headerValue
 		if f.json {
 			render = headerJSON
 		}
-		id.Headers = append(id.Headers, Header{Name: f.header, Values: []string{render(v, ok)}})
+		values[i] = render(v, ok)
+		id.Headers[i] = Header{Name: f.header, Values: values[i : i+1 : i+1]}
 	}
 	return id
 }
