@@ -1,13 +1,16 @@
 package policy
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -296,4 +299,37 @@ func referenceVerify(p *Policy, token string) (signedPayload, *verifyError) {
 	}
 	signed.payload = payload
 	return signed, nil
+}
+
+// FuzzDecodeClaims holds decodeClaims to the decode jwtgate made before issue
+// 17, into a map[string]any: the same claims, or an error for the same inputs.
+func FuzzDecodeClaims(f *testing.F) {
+	for _, s := range []string{
+		`{"sub":"alice","exp":1.5e9,"aud":["a","b"],"realm_access":{"roles":["admin",7,true,null]}}`,
+		`{}`, `null`, `[]`, `"x"`, `1`, `{"a":1}x`, `{"a":1} {}`, `{"a":1}}`, `{"a":1}]`, `{"a":1} `,
+		`{"a":1,"a":"2"}`, `{"\u0061":"\ud800"}`, `{"a":-0.0e-7}`, `{"a":1e400}`, `{"a":[[[{}]]]}`, "{\"a\":\"\xff\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		got, gotErr := decodeClaims(payload)
+		want, wantErr := referenceDecodeClaims(payload)
+		if (gotErr == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: got %#v (%v), want %#v (%v)", payload, got, gotErr, want, wantErr)
+		}
+	})
+}
+
+// referenceDecodeClaims is decodeClaims as it was before issue 17.
+func referenceDecodeClaims(payload []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil || dec.More() {
+		return nil, errors.New("not a JSON object")
+	}
+	return m, nil
 }
