@@ -81,6 +81,9 @@ func TestRuleMatching(t *testing.T) {
 		{Path: "/", Roles: []string{"user"}},
 		{Path: "/exact", PathType: v1alpha1.PathTypeExact, Roles: []string{"a"}},
 		{Path: "/exact/", PathType: v1alpha1.PathTypeExact, Roles: []string{"b"}}, // names the slashed path: it decides there
+		{Path: "/dav/", Methods: []string{"PROPFIND"}, Roles: []string{"dav"}},    // a method outside the common ones
+		{Path: "/shop", PathType: v1alpha1.PathTypeExact, Roles: []string{"c"}},
+		{Path: "/shop/", Roles: []string{"d"}}, // a Prefix rule names /shop/: the Exact rule does not cover it
 	}
 	table := compileRules(rules, func(string) int { return 0 }, &errs)
 	if len(errs) != 0 {
@@ -115,18 +118,32 @@ func TestRuleMatching(t *testing.T) {
 		{"GET", "/Api/Orders/7", 3},
 		// A rule for GET also covers HEAD, which frameworks answer with GET's handler.
 		{"HEAD", "/admin/users", 1},
+		{"PROPFIND", "/dav/x", 8},
+		{"GET", "/dav/x", 5},
+		{otherMethod, "/dav/x", 5},
+		{"PROPPATCH", "/dav/", 5},
+		{"GET", "/shop", 9},
+		{"GET", "/shop/", 10},
+		{"GET", "/SHOP/x", 10},
 	}
-	for _, tc := range tests {
-		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
-			r := table.match(tc.path, tc.method)
-			got := -1
-			if r != nil {
-				got = r.index
-			}
-			if got != tc.want {
-				t.Fatalf("rule %d, want %d", got, tc.want)
-			}
-		})
+	// A table of few paths is scanned, one of many has an index: both must
+	// answer alike.
+	scanned, indexed := table, table
+	scanned.index = nil
+	indexed.buildIndex()
+	for name, tb := range map[string]ruleTable{"scanned": scanned, "indexed": indexed} {
+		for _, tc := range tests {
+			t.Run(name+" "+tc.method+" "+tc.path, func(t *testing.T) {
+				r := tb.match(tc.path, tc.method)
+				got := -1
+				if r != nil {
+					got = r.index
+				}
+				if got != tc.want {
+					t.Fatalf("rule %d, want %d", got, tc.want)
+				}
+			})
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"fmt"
 	"path"
 	"slices"
@@ -9,39 +10,157 @@ import (
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 )
 
-// rule is a compiled spec.rules entry.
+// rule is a compiled spec.rules entry. Its path and kind are its group's
+// (ruleTable.groups).
 type rule struct {
 	index   int // position in spec.rules, for logs
-	path    string
-	exact   bool
-	methods []string // empty: every method
 	public  bool
+	methods methodSet
 	roles   []string
 	claims  []claimCheck
 }
 
+// methodSet is the methods a rule names: the common ones as bits, any other
+// in a list. Empty: every method.
+type methodSet struct {
+	mask  uint16
+	other []string
+}
+
+// methodBit is the bit of a common method, 0 for any other.
+func methodBit(m string) uint16 {
+	switch m {
+	case "GET":
+		return 1 << 0
+	case "HEAD":
+		return 1 << 1
+	case "POST":
+		return 1 << 2
+	case "PUT":
+		return 1 << 3
+	case "DELETE":
+		return 1 << 4
+	case "PATCH":
+		return 1 << 5
+	case "OPTIONS":
+		return 1 << 6
+	case "CONNECT":
+		return 1 << 7
+	case "TRACE":
+		return 1 << 8
+	}
+	return 0
+}
+
+func (s *methodSet) add(m string) {
+	if b := methodBit(m); b != 0 {
+		s.mask |= b
+	} else if !slices.Contains(s.other, m) {
+		s.other = append(s.other, m)
+	}
+}
+
+func (s *methodSet) has(m string) bool {
+	if b := methodBit(m); b != 0 {
+		return s.mask&b != 0
+	}
+	return slices.Contains(s.other, m)
+}
+
+// all reports whether the set names no method, so the rule covers every one.
+func (s *methodSet) all() bool { return s.mask == 0 && len(s.other) == 0 }
+
 func (r *rule) allowsMethod(m string) bool {
-	if len(r.methods) == 0 {
-		return true
-	}
-	for _, x := range r.methods {
-		if x == m {
-			return true
-		}
-	}
-	return false
+	return r.methods.all() || r.methods.has(m)
+}
+
+// groupKind tells the groups of a rule table apart: the Exact rules of a
+// path and its Prefix rules.
+type groupKind uint8
+
+const (
+	kindExact groupKind = iota
+	kindPrefix
+)
+
+// ruleGroup is the rules of one path and kind, rules[lo:hi] of the table.
+type ruleGroup struct {
+	path string
+	kind groupKind
+	// slashed: a Prefix rule of the group names its path with a trailing
+	// slash (an Exact group's path holds it when written so).
+	slashed bool
+	lo, hi  int32
+}
+
+type groupKey struct {
+	path string
+	kind groupKind
 }
 
 // ruleTable finds the most specific rule for a path and method in time that grows
 // with the depth of the path, never with the number of rules: an Exact rule first,
-// then the longest Prefix, by path segment, as Ingress matches.
+// then the longest Prefix, by path segment, as Ingress matches. It is compact,
+// because every policy holds one and a decision reads it cold: the rules in one
+// slice, grouped by path and kind; the groups in another, searched in place
+// when they are few and through an index when there are many.
 type ruleTable struct {
-	exact  map[string][]*rule
-	prefix map[string][]*rule
-	// slashed holds the paths with a trailing slash that some rule names as
-	// written: an Exact rule covers its path plus one slash unless another
-	// rule names that slashed path.
-	slashed map[string]bool
+	rules  []rule
+	groups []ruleGroup
+	// index finds a group when there are more than smallRuleTable; nil
+	// otherwise.
+	index map[groupKey]int32
+	// hasExact and hasPrefix skip the lookups of a kind no rule has.
+	hasExact, hasPrefix bool
+}
+
+// smallRuleTable is the number of groups up to which a lookup scans them:
+// a few string comparisons in one or two cache lines beat a map lookup.
+const smallRuleTable = 8
+
+// groupIndex returns the index of the group of path p and kind, or -1.
+func (t *ruleTable) groupIndex(p string, kind groupKind) int {
+	if t.index != nil {
+		if i, ok := t.index[groupKey{p, kind}]; ok {
+			return int(i)
+		}
+		return -1
+	}
+	for i := range t.groups {
+		if g := &t.groups[i]; g.kind == kind && g.path == p {
+			return i
+		}
+	}
+	return -1
+}
+
+// group returns the rules of path p and kind (nil when there are none).
+func (t *ruleTable) group(p string, kind groupKind) []rule {
+	if i := t.groupIndex(p, kind); i >= 0 {
+		g := &t.groups[i]
+		return t.rules[g.lo:g.hi]
+	}
+	return nil
+}
+
+// slashed reports whether a rule names the path p (with a trailing slash) as
+// written: an Exact rule covers its path plus one slash unless another rule
+// names that slashed path.
+func (t *ruleTable) slashed(p string) bool {
+	if t.groupIndex(p, kindExact) >= 0 {
+		return true
+	}
+	i := t.groupIndex(p[:len(p)-1], kindPrefix)
+	return i >= 0 && t.groups[i].slashed
+}
+
+func firstAllowing(rs []rule, m string) *rule {
+	for i := range rs {
+		if rs[i].allowsMethod(m) {
+			return &rs[i]
+		}
+	}
+	return nil
 }
 
 // match returns the rule for path p (normalized) and method m, or nil. Paths
@@ -49,30 +168,24 @@ type ruleTable struct {
 // /ADMIN/ as /admin/, and a rule must not be bypassed by changing case.
 func (t *ruleTable) match(p, m string) *rule {
 	p = strings.ToLower(p) // no copy when p has no upper case
-	if len(t.exact) > 0 {
-		for _, r := range t.exact[p] {
-			if r.allowsMethod(m) {
+	if t.hasExact {
+		if r := firstAllowing(t.group(p, kindExact), m); r != nil {
+			return r
+		}
+		// Most frameworks serve /x/ as /x: an Exact rule for /x covers /x/.
+		if len(p) > 1 && p[len(p)-1] == '/' && !t.slashed(p) {
+			if r := firstAllowing(t.group(p[:len(p)-1], kindExact), m); r != nil {
 				return r
 			}
 		}
-		// Most frameworks serve /x/ as /x: an Exact rule for /x covers /x/.
-		if len(p) > 1 && p[len(p)-1] == '/' && !t.slashed[p] {
-			for _, r := range t.exact[p[:len(p)-1]] {
-				if r.allowsMethod(m) {
-					return r
-				}
-			}
-		}
 	}
-	if len(t.prefix) == 0 {
+	if !t.hasPrefix {
 		return nil
 	}
 	candidate := trimTrailingSlash(p)
 	for {
-		for _, r := range t.prefix[candidate] {
-			if r.allowsMethod(m) {
-				return r
-			}
+		if r := firstAllowing(t.group(candidate, kindPrefix), m); r != nil {
+			return r
 		}
 		if candidate == "/" {
 			return nil
@@ -96,14 +209,20 @@ func trimTrailingSlash(p string) string {
 // compileRules builds the rule table. claimIndex resolves claim names to the
 // policy's claim slots.
 func compileRules(specs []v1alpha1.Rule, claimIndex func(string) int, errs *problems) ruleTable {
-	t := ruleTable{exact: map[string][]*rule{}, prefix: map[string][]*rule{}, slashed: map[string]bool{}}
+	type keyed struct {
+		key     groupKey
+		slashed bool // written with a trailing slash
+		r       rule
+	}
+	all := make([]keyed, 0, len(specs))
 	for i, s := range specs {
 		field := fmt.Sprintf("spec.rules[%d]", i)
-		r := &rule{index: i, public: s.Public}
+		r := rule{index: i, public: s.Public}
+		kind := kindPrefix
 		switch s.PathType {
 		case "", v1alpha1.PathTypePrefix:
 		case v1alpha1.PathTypeExact:
-			r.exact = true
+			kind = kindExact
 		default:
 			errs.add(field+".pathType", v1alpha1.ReasonInvalidSpec, "%q is not a path type: use Prefix or Exact", s.PathType)
 		}
@@ -113,25 +232,11 @@ func compileRules(specs []v1alpha1.Rule, claimIndex func(string) int, errs *prob
 			continue
 		}
 		p = strings.ToLower(p)
-		if len(p) > 1 && strings.HasSuffix(p, "/") {
-			t.slashed[p] = true
+		slashed := len(p) > 1 && strings.HasSuffix(p, "/")
+		if kind == kindPrefix {
+			p = trimTrailingSlash(p)
 		}
-		if r.exact {
-			r.path = p
-		} else {
-			r.path = trimTrailingSlash(p)
-		}
-		for j, m := range s.Methods {
-			if m == "" || strings.ToUpper(m) != m || strings.ContainsFunc(m, func(c rune) bool { return c < 'A' || c > 'Z' }) {
-				errs.add(fmt.Sprintf("%s.methods[%d]", field, j), v1alpha1.ReasonInvalidSpec, "%q is not an HTTP method: use upper case, e.g. GET", m)
-				continue
-			}
-			r.methods = append(r.methods, m)
-		}
-		// Frameworks answer HEAD with the GET handler: a rule for GET covers it.
-		if slices.Contains(r.methods, "GET") && !slices.Contains(r.methods, "HEAD") {
-			r.methods = append(r.methods, "HEAD")
-		}
+		r.methods = compileMethods(s.Methods, field, errs)
 		if s.Public && (len(s.Roles) > 0 || len(s.Claims) > 0) {
 			errs.add(field, v1alpha1.ReasonInvalidSpec, "a public rule cannot also require roles or claims")
 		}
@@ -142,22 +247,63 @@ func compileRules(specs []v1alpha1.Rule, claimIndex func(string) int, errs *prob
 				r.claims = append(r.claims, cc)
 			}
 		}
-		if r.exact {
-			t.exact[r.path] = append(t.exact[r.path], r)
-		} else {
-			t.prefix[r.path] = append(t.prefix[r.path], r)
-		}
+		r.claims = slices.Clip(r.claims)
+		all = append(all, keyed{groupKey{p, kind}, slashed, r})
 	}
 	// At one path, a rule naming methods is more specific than one that does not;
-	// otherwise the order of spec.rules decides.
-	for _, m := range []map[string][]*rule{t.exact, t.prefix} {
-		for _, rs := range m {
-			slices.SortStableFunc(rs, func(a, b *rule) int {
-				return boolRank(len(a.methods) == 0) - boolRank(len(b.methods) == 0)
-			})
+	// otherwise the order of spec.rules decides (the sort is stable).
+	slices.SortStableFunc(all, func(a, b keyed) int {
+		return cmp.Or(cmp.Compare(a.key.kind, b.key.kind), strings.Compare(a.key.path, b.key.path),
+			boolRank(a.r.methods.all())-boolRank(b.r.methods.all()))
+	})
+	groups := 0
+	for i := range all {
+		if i == 0 || all[i].key != all[i-1].key {
+			groups++
 		}
 	}
+	t := ruleTable{rules: make([]rule, len(all)), groups: make([]ruleGroup, 0, groups)}
+	for i, k := range all {
+		t.rules[i] = k.r
+		if i == 0 || k.key != all[i-1].key {
+			t.groups = append(t.groups, ruleGroup{path: k.key.path, kind: k.key.kind, lo: int32(i)})
+			t.hasExact = t.hasExact || k.key.kind == kindExact
+			t.hasPrefix = t.hasPrefix || k.key.kind == kindPrefix
+		}
+		g := &t.groups[len(t.groups)-1]
+		g.hi = int32(i) + 1
+		g.slashed = g.slashed || k.slashed
+	}
+	if len(t.groups) > smallRuleTable {
+		t.buildIndex()
+	}
 	return t
+}
+
+// buildIndex makes the index of a table's groups.
+func (t *ruleTable) buildIndex() {
+	t.index = make(map[groupKey]int32, len(t.groups))
+	for i, g := range t.groups {
+		t.index[groupKey{g.path, g.kind}] = int32(i)
+	}
+}
+
+// compileMethods checks the methods of a rule. A rule for GET also covers
+// HEAD: frameworks answer HEAD with the GET handler.
+func compileMethods(methods []string, field string, errs *problems) methodSet {
+	var s methodSet
+	for j, m := range methods {
+		if m == "" || strings.ToUpper(m) != m || strings.ContainsFunc(m, func(c rune) bool { return c < 'A' || c > 'Z' }) {
+			errs.add(fmt.Sprintf("%s.methods[%d]", field, j), v1alpha1.ReasonInvalidSpec, "%q is not an HTTP method: use upper case, e.g. GET", m)
+			continue
+		}
+		s.add(m)
+	}
+	if s.has("GET") {
+		s.add("HEAD")
+	}
+	s.other = slices.Clip(s.other)
+	return s
 }
 
 func boolRank(b bool) int {
@@ -196,9 +342,9 @@ const otherMethod = "\x00other"
 // token). Each warning names the rule and where the other methods land.
 func (t *ruleTable) fallThrough(specs []v1alpha1.Rule) []Problem {
 	var out []Problem
-	check := func(group []*rule, probe string) {
-		for _, r := range group {
-			if len(r.methods) == 0 {
+	check := func(group []rule, probe string) {
+		for i := range group {
+			if group[i].methods.all() {
 				return // this path decides every method itself
 			}
 		}
@@ -207,7 +353,8 @@ func (t *ruleTable) fallThrough(specs []v1alpha1.Rule) []Problem {
 		if l := t.match(probe, otherMethod); l != nil {
 			landing = describeRule(l, specs)
 		}
-		for _, r := range group {
+		for i := range group {
+			r := &group[i]
 			out = append(out, Problem{
 				Field:  fmt.Sprintf("spec.rules[%d].methods", r.index),
 				Reason: v1alpha1.ReasonMethodsFallThrough,
@@ -216,12 +363,14 @@ func (t *ruleTable) fallThrough(specs []v1alpha1.Rule) []Problem {
 			})
 		}
 	}
-	for path, group := range t.exact {
-		check(group, path)
-	}
-	for path, group := range t.prefix {
-		// A path below the prefix that no other rule names.
-		check(group, strings.TrimSuffix(path, "/")+"/\x00below")
+	for _, g := range t.groups {
+		switch g.kind {
+		case kindExact:
+			check(t.rules[g.lo:g.hi], g.path)
+		case kindPrefix:
+			// A path below the prefix that no other rule names.
+			check(t.rules[g.lo:g.hi], strings.TrimSuffix(g.path, "/")+"/\x00below")
+		}
 	}
 	slices.SortFunc(out, func(a, b Problem) int { return strings.Compare(a.Field, b.Field) })
 	return out
