@@ -62,7 +62,7 @@ func BenchmarkRuleMatch(b *testing.B) {
 			p := mustCompile(b, ap, secrets)
 			b.ReportAllocs()
 			for b.Loop() {
-				p.rules.match("/api/orders/7/items", "GET")
+				p.shape.rules.match("/api/orders/7/items", "GET")
 			}
 		})
 	}

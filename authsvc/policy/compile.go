@@ -52,14 +52,20 @@ type Input struct {
 // Policy is a compiled, immutable AuthPolicy: everything a decision needs, with no
 // reference back to the objects it came from.
 type Policy struct {
-	Namespace, Name string
-	Key             string // namespace/name
+	// What a cached decision reads comes first: a policy the CPU has not
+	// seen lately then costs one cache line here, and its shape.
+	shape *policyShape // rules, token sources, forwarded headers; shared by policies that say the same
+	cache *TokenCache
+	id    uint64 // unique per compile: the token cache key
+	Key   string // namespace/name
+	// Login is set when the policy signs people in.
+	Login   *Login
+	apiKeys *apiKeyTable
+
+	Namespace, Name string // Key's two parts
 	Hosts           []string
 	ObjectGen       int64 // metadata.generation it was compiled from
 
-	id        uint64 // unique per compile: the token cache key
-	cache     *TokenCache
-	sources   []tokenSource
 	algs      []string // spec.jwt.algorithms
 	listed    *keys.Set
 	own       *keys.Set
@@ -68,24 +74,19 @@ type Policy struct {
 	audiences []string
 	leeway    time.Duration
 
-	rules      ruleTable
-	slots      claimSlots // claim paths the policy reads, by slot
+	slots      claimSlots // claim paths the policy reads, by slot (the shape's)
 	forward    []forwardClaim
 	blank      []Header // every forwardClaims header, empty: the allow of a public rule
 	blankNames []string
-	apiKeys    *apiKeyTable
 	apiKeyHdr  string
 
-	parsed []*parsedKeys // the shared key material the policy lists
-	trusts []trust       // the Secret material it trusts, for narrow
+	trusts []trust // the Secret material it trusts, for narrow
 
 	// Warnings are things that compile but are likely not what was meant
 	// (methods that fall through, mixed bcrypt costs): `check` prints them,
-	// serve logs them, the controller sets the Warnings condition.
+	// serve logs them, the controller sets the Warnings condition. Shared
+	// between policies of the same shape: never modify.
 	Warnings []Problem
-
-	// Login is set when the policy signs people in.
-	Login *Login
 }
 
 // Login is the compiled spec.login.
@@ -141,10 +142,11 @@ const rolesSlot = 0
 // decisions read. It returns every problem found, each naming its field.
 func Compile(in Input) (*Policy, error) {
 	ap := in.Policy
+	key := ap.Namespace + "/" + ap.Name
 	p := &Policy{
-		Namespace: ap.Namespace,
-		Name:      ap.Name,
-		Key:       ap.Namespace + "/" + ap.Name,
+		Namespace: key[:len(ap.Namespace)],
+		Name:      key[len(ap.Namespace)+1:],
+		Key:       key,
 		ObjectGen: ap.Generation,
 		id:        compileSeq.Add(1),
 		cache:     in.Cache,
@@ -162,15 +164,12 @@ func Compile(in Input) (*Policy, error) {
 	if rolesClaim == "" {
 		rolesClaim = DefaultRolesClaim
 	}
-	p.slots.of(rolesClaim) // slot 0: rolesSlot
-
 	if spec.JWT != nil {
 		compileJWT(p, spec.JWT, secrets, in.Remotes, &errs)
 	}
-	p.sources = compileTokenSources(spec.JWT, &errs)
-	p.rules = compileRules(spec.Rules, p.slots.of, &errs)
-	p.Warnings = append(p.Warnings, p.rules.fallThrough(spec.Rules)...)
-	compileForwardClaims(p, spec.ForwardClaims, &errs)
+	p.shape = compileShape(spec, rolesClaim, &errs)
+	p.slots, p.forward, p.Warnings = p.shape.slots, p.shape.forward, p.shape.warnings
+	p.blank, p.blankNames = p.shape.blank, p.shape.blankNames
 	if spec.APIKeys != nil {
 		compileAPIKeys(p, spec.APIKeys, rolesClaim, secrets, &errs)
 	}
@@ -200,33 +199,6 @@ func (s *claimSlots) of(name string) int {
 	}
 	*s = append(*s, name)
 	return len(*s) - 1
-}
-
-// compileForwardClaims compiles spec.forwardClaims into the headers an allow
-// sets, and their blank form for public rules.
-func compileForwardClaims(p *Policy, fcs []v1alpha1.ForwardClaim, errs *problems) {
-	for i, fc := range fcs {
-		field := fmt.Sprintf("spec.forwardClaims[%d]", i)
-		if !validHeaderName(fc.Header) {
-			errs.add(field+".header", v1alpha1.ReasonInvalidSpec, "%q is not a valid header name", fc.Header)
-			continue
-		}
-		if fc.Claim == "" {
-			errs.add(field+".claim", v1alpha1.ReasonInvalidSpec, "a claim name is required")
-			continue
-		}
-		switch fc.Format {
-		case "", v1alpha1.ForwardFormatText, v1alpha1.ForwardFormatJSON:
-		default:
-			errs.add(field+".format", v1alpha1.ReasonInvalidSpec, "%q is not a format: use text or json", fc.Format)
-			continue
-		}
-		p.forward = append(p.forward, forwardClaim{header: http.CanonicalHeaderKey(fc.Header), slot: p.slots.of(fc.Claim), json: fc.Format == v1alpha1.ForwardFormatJSON})
-	}
-	for _, f := range p.forward {
-		p.blank = append(p.blank, Header{Name: f.header, Values: []string{""}})
-		p.blankNames = append(p.blankNames, f.header)
-	}
 }
 
 // compileAPIKeys compiles spec.apiKeys: the header, and the keys of its Secret,
@@ -328,10 +300,13 @@ func compileJWT(p *Policy, j *v1alpha1.JWTSpec, secrets secretReader, remotes *k
 			errs.add(fmt.Sprintf("spec.jwt.algorithms[%d]", i), v1alpha1.ReasonInvalidSpec, "%q is not an accepted algorithm%s; use one of %s", a, hint, strings.Join(allowedAlgorithms, ", "))
 			continue
 		}
-		p.algs = append(p.algs, string(a))
+		p.algs = append(p.algs, allowedAlgorithms[slices.Index(allowedAlgorithms, string(a))])
 	}
-	p.issuer = j.Issuer
-	p.audiences = slices.Clone(j.Audiences)
+	p.issuer = intern(j.Issuer)
+	p.audiences = make([]string, len(j.Audiences))
+	for i, a := range j.Audiences {
+		p.audiences[i] = intern(a)
+	}
 	if j.Leeway != nil {
 		if j.Leeway.Duration < 0 || j.Leeway.Duration > MaxLeeway {
 			errs.add("spec.jwt.leeway", v1alpha1.ReasonInvalidSpec, "%s is out of range: use 0s to %s", j.Leeway.Duration, MaxLeeway)
@@ -375,17 +350,20 @@ func compileSecretKeys(p *Policy, field string, ks v1alpha1.KeySource, secrets s
 		errs.add(field+".secretRef", v1alpha1.ReasonKeyInvalid, "secret %s/%s key %q: %v", p.Namespace, ks.SecretRef.Name, ks.SecretRef.Key, err)
 		return nil
 	}
-	p.parsed = append(p.parsed, parsed) // keeps the shared entry alive
 	var listed []keys.Key
-	t := trust{field: field + ".secretRef", secret: ks.SecretRef.Name, key: ks.SecretRef.Key, sum: secretKeySum(data), kind: trustVerify}
+	refused := func(a jwa.SignatureAlgorithm) bool { return !slices.Contains(p.algs, a.String()) }
 	for _, k := range parsed.keys {
-		k.Algs = slices.DeleteFunc(slices.Clone(k.Algs), func(a jwa.SignatureAlgorithm) bool { return !slices.Contains(p.algs, a.String()) })
+		if slices.ContainsFunc(k.Algs, refused) {
+			k.Algs = slices.DeleteFunc(slices.Clone(k.Algs), refused)
+		}
 		if len(k.Algs) > 0 {
 			listed = append(listed, k)
-			t.listed = append(t.listed, k)
 		}
 	}
-	p.trusts = append(p.trusts, t)
+	// The trust keeps the shared parsed keys alive, and its narrowed keys are
+	// a shared set too: policies that list the same key hold no copy of it.
+	p.trusts = append(p.trusts, trust{field: intern(field + ".secretRef"), secret: intern(ks.SecretRef.Name), key: intern(ks.SecretRef.Key),
+		sum: secretKeySum(data), kind: trustVerify, parsed: parsed, set: sharedSet(listed)})
 	if len(listed) == 0 {
 		errs.add(field+".secretRef", v1alpha1.ReasonKeyInvalid, "secret %s/%s key %q: no key in it fits spec.jwt.algorithms %v (an RSA key verifies RS*/PS*, an EC key ES*, Ed25519 EdDSA, an HMAC secret HS*)", p.Namespace, ks.SecretRef.Name, ks.SecretRef.Key, p.algs)
 	}
@@ -411,36 +389,6 @@ func compileJWKSURL(p *Policy, field string, ks v1alpha1.KeySource, remotes *key
 		return
 	}
 	p.remotes = append(p.remotes, r)
-}
-
-func compileTokenSources(j *v1alpha1.JWTSpec, errs *problems) []tokenSource {
-	if j == nil || len(j.TokenSources) == 0 {
-		return []tokenSource{{header: "Authorization", prefix: "Bearer "}, {cookie: AccessCookie}}
-	}
-	var out []tokenSource
-	for i, s := range j.TokenSources {
-		field := fmt.Sprintf("spec.jwt.tokenSources[%d]", i)
-		switch {
-		case (s.Header == "") == (s.Cookie == ""):
-			errs.add(field, v1alpha1.ReasonInvalidSpec, "set exactly one of header or cookie")
-		case s.Header != "":
-			if !validHeaderName(s.Header) {
-				errs.add(field+".header", v1alpha1.ReasonInvalidSpec, "%q is not a valid header name", s.Header)
-				continue
-			}
-			out = append(out, tokenSource{header: http.CanonicalHeaderKey(s.Header), prefix: s.Prefix})
-		default:
-			if s.Prefix != "" {
-				errs.add(field+".prefix", v1alpha1.ReasonInvalidSpec, "prefix applies to header sources only")
-			}
-			if !validHeaderName(s.Cookie) {
-				errs.add(field+".cookie", v1alpha1.ReasonInvalidSpec, "%q is not a valid cookie name", s.Cookie)
-				continue
-			}
-			out = append(out, tokenSource{cookie: s.Cookie})
-		}
-	}
-	return out
 }
 
 func compileLogin(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, secrets secretReader, errs *problems) *Login {

@@ -151,7 +151,7 @@ func strictness(status int) int {
 
 // decide answers for one upper-case method.
 func (p *Policy) decide(now time.Time, method string, req Request, sessions SessionChecker) Decision {
-	r := p.rules.match(req.Path, method)
+	r := p.shape.rules.match(req.Path, method)
 	d := Decision{Rule: -1}
 	if r != nil {
 		d.Rule = r.index
@@ -240,7 +240,7 @@ func hasAnyRole(id *Identity, want []string) bool {
 
 // findToken returns the token of the first source that holds one.
 func (p *Policy) findToken(h http.Header) string {
-	for _, s := range p.sources {
+	for _, s := range p.shape.sources {
 		if s.header != "" {
 			v := headerValueOf(h, s.header)
 			if v == "" {

@@ -8,6 +8,7 @@ import (
 	"hash"
 	"runtime"
 	"sync"
+	"unique"
 	"weak"
 
 	"github.com/jwtgate/jwtgate/authsvc/keys"
@@ -44,6 +45,11 @@ func (t *weakTable[T]) put(id [32]byte, v *T) *T {
 	runtime.AddCleanup(v, func(id [32]byte) { t.m.CompareAndDelete(id, wp) }, id)
 	return v
 }
+
+// intern returns the one copy of s that policies share: the names many
+// policies repeat (their namespace's Secrets, issuers, audiences) are held
+// once, not once per policy as the decoded objects held them.
+func intern(s string) string { return unique.Make(s).Value() }
 
 type parsedKeys struct{ keys []keys.Key }
 

@@ -21,7 +21,10 @@ type trust struct {
 	key    string // the Secret's key; "" for the whole Secret (the signing key)
 	sum    [sha256.Size]byte
 	kind   trustKind
-	listed []keys.Key // trustVerify: the keys it added to the listed set
+	// trustVerify: the parsed keys of the Secret key (shared, kept alive
+	// here) and those of them it added to the listed set.
+	parsed *parsedKeys
+	set    *keys.Set
 }
 
 type trustKind int
@@ -112,7 +115,7 @@ func (p *Policy) narrow(secrets map[string]*corev1.Secret) (*Policy, []string) {
 	for _, t := range keep {
 		held[t.kind] = true
 		if t.kind == trustVerify {
-			listed = append(listed, t.listed...)
+			listed = append(listed, t.set.Keys()...)
 		}
 	}
 	np.listed = sharedSet(listed)
