@@ -108,6 +108,17 @@ stringData:
 			},
 		},
 		{
+			// The last document is found in the file although YAMLReader
+			// hands it over with the newline the file lacks.
+			name:         "last document without a final newline",
+			files:        map[string]string{"two.yaml": policyShop + "---\n" + strings.TrimSuffix(policy("shop", "admin"), "\n")},
+			wantPolicies: []string{"shop/shop", "shop/admin"},
+			wantOrigin: map[Ref]Location{
+				{"AuthPolicy", "shop", "shop"}:  {File: "two.yaml", Document: 1, Line: 1},
+				{"AuthPolicy", "shop", "admin"}: {File: "two.yaml", Document: 2, Line: 10},
+			},
+		},
+		{
 			name: "List, AuthPolicyList and SecretList",
 			files: map[string]string{"list.yaml": `apiVersion: v1
 kind: List

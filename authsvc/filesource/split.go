@@ -113,8 +113,10 @@ func locate(content []byte, pos int, chunk []byte) (int, bool) {
 		pos = nextLine(content, pos)
 	}
 	rest := content[pos:]
-	// YAMLReader ends every line with \n, also the last one of a file without it.
-	if bytes.HasPrefix(rest, chunk) || bytes.Equal(append(rest[:len(rest):len(rest)], '\n'), chunk) {
+	// YAMLReader ends every line with \n, also the last one of a file without
+	// it. (No copy of rest: with 10,000 documents in one file that copied
+	// 66 GB at startup.)
+	if bytes.HasPrefix(rest, chunk) || (len(chunk) == len(rest)+1 && chunk[len(rest)] == '\n' && bytes.Equal(chunk[:len(rest)], rest)) {
 		return pos, true
 	}
 	return 0, false
