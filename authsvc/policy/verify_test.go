@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"reflect"
@@ -21,6 +23,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 
+	"github.com/jwtgate/jwtgate/api/v1alpha1"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 )
 
@@ -211,10 +214,43 @@ func TestVerifyClaims(t *testing.T) {
 func FuzzVerifySignature(f *testing.F) {
 	k := newTestKeys(f)
 	ap, secrets := shopPolicy(k)
-	p := mustCompile(f, ap, secrets)
+	shop := mustCompile(f, ap, secrets)
+	// A second policy: keys by kid (a JWKS) and its own sign-in's signing key.
+	jwks := fmt.Sprintf(`{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":%q,"e":"AQAB"},{"kty":"oct","kid":"h1","k":%q}]}`,
+		rawURL(k.rsa.N.Bytes()), rawURL(k.hmac))
+	secrets["shop-keys"] = secret("shop", "shop-keys", map[string][]byte{"rsa.pem": []byte(jwks), "ec.pem": k.ecPEM, "ed.pem": k.edPEM})
+	signing, err := keys.Generate("ES256")
+	if err != nil {
+		f.Fatal(err)
+	}
+	block, _ := pem.Decode(signing)
+	ownKey, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		f.Fatal(err)
+	}
+	secrets["sign"] = secret("shop", "sign", map[string][]byte{"private.pem": signing})
+	secrets["users"] = secret("shop", "users", map[string][]byte{"users": nil})
+	ap.Spec.Login = &v1alpha1.LoginSpec{
+		UsersSecretRef:      &v1alpha1.SecretKeyRef{Name: "users", Key: "users"},
+		SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"},
+	}
+	withLogin := mustCompile(f, ap, secrets)
+	// The seeds reach every way to verify: the own key, a key by kid, a PEM key.
+	ownToken := mint(f, gojwt.SigningMethodES256, ownKey, claimsValid(nil), map[string]any{"kid": withLogin.Login.Signer.ID})
+	kidToken := mint(f, gojwt.SigningMethodRS256, k.rsa, claimsValid(nil), map[string]any{"kid": "k1"})
+	if s, err := withLogin.verifySignature(ownToken); err != nil || !s.own {
+		f.Fatalf("own token: %+v %+v", s, err)
+	}
+	if s, err := withLogin.verifySignature(kidToken); err != nil || s.own {
+		f.Fatalf("token by kid: %+v %+v", s, err)
+	}
 	hdr := rawURL([]byte(`{"alg":"RS256"}`))
 	good := claimsJSON(f, nil, "")
 	for _, s := range []string{
+		ownToken, kidToken,
+		mint(f, gojwt.SigningMethodES256, ownKey, claimsValid(nil), nil),
+		mint(f, gojwt.SigningMethodHS256, k.hmac, claimsValid(nil), map[string]any{"kid": "h1"}),
+		mint(f, gojwt.SigningMethodHS256, k.hmac, claimsValid(nil), map[string]any{"kid": "k1"}),
 		mint(f, gojwt.SigningMethodRS256, k.rsa, claimsValid(nil), nil),
 		mint(f, gojwt.SigningMethodES256, k.ec, claimsValid(nil), map[string]any{"kid": "x"}),
 		mint(f, gojwt.SigningMethodEdDSA, k.ed, claimsValid(nil), nil),
@@ -231,13 +267,15 @@ func FuzzVerifySignature(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, token string) {
-		got, gotErr := p.verifySignature(token)
-		want, wantErr := referenceVerify(p, token)
-		if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && *gotErr != *wantErr) {
-			t.Fatalf("%q: got %+v, want %+v", token, gotErr, wantErr)
-		}
-		if string(got.payload) != string(want.payload) || got.own != want.own || got.remote != want.remote {
-			t.Fatalf("%q: got %+v, want %+v", token, got, want)
+		for _, p := range []*Policy{shop, withLogin} {
+			got, gotErr := p.verifySignature(token)
+			want, wantErr := referenceVerify(p, token)
+			if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && *gotErr != *wantErr) {
+				t.Fatalf("%q: got %+v, want %+v", token, gotErr, wantErr)
+			}
+			if string(got.payload) != string(want.payload) || got.own != want.own || got.remote != want.remote {
+				t.Fatalf("%q: got %+v, want %+v", token, got, want)
+			}
 		}
 	})
 }
