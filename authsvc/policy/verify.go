@@ -109,15 +109,18 @@ func (p *Policy) verifySignature(token string) (signedPayload, *verifyError) {
 	if len(token) > MaxTokenSize {
 		return signedPayload{}, refuse(ReasonTooLarge, "token is larger than 16 KiB")
 	}
-	jws, ok := splitCompact(token)
+	tok, ok := splitCompact(token)
 	if !ok {
 		return signedPayload{}, refuse(ReasonMalformed, "token is not a compact JWS")
 	}
-	alg, algName, kid, verr := p.acceptedHeader(jws.header)
+	alg, algName, kid, verr := p.acceptedHeader(tok.header)
 	if verr != nil {
 		return signedPayload{}, verr
 	}
-	trial := keyTrial{jws: &jws, alg: alg}
+	// jwa looks names up exactly, so this holds; jws.VerifyCompactFast checked
+	// it too, and jwsbb.Verify is given alg's own name.
+	tok.unverifiable = tok.unverifiable || alg.String() != algName
+	trial := keyTrial{tok: &tok, alg: alg}
 	var signed signedPayload
 	// The policy's own signing keys verify only its own algorithm; listed keys
 	// were narrowed to spec.jwt.algorithms at compile time.
@@ -146,7 +149,8 @@ type compactJWS struct {
 	payload      []byte // decoded
 	signature    []byte // decoded
 	// unverifiable: the header names crit or b64, which jws.VerifyCompactFast
-	// (the path this one replaces) refuses to verify with any key.
+	// (the path this one replaces) refuses to verify with any key, or an alg
+	// that is not the name of the algorithm it looks up.
 	unverifiable bool
 	// lenient is the whole token when a segment is not plain unpadded
 	// base64url: jwx also decodes padded and standard-alphabet segments, seen
@@ -200,7 +204,7 @@ func (p *Policy) acceptedHeader(h jwsbb.Header) (alg jwa.SignatureAlgorithm, alg
 // keyTrial tries candidate keys on one token, at most maxCandidateKeys in all,
 // and keeps the payload of the first that verifies.
 type keyTrial struct {
-	jws      *compactJWS
+	tok      *compactJWS
 	alg      jwa.SignatureAlgorithm
 	tried    int
 	verified bool
@@ -225,18 +229,18 @@ func (t *keyTrial) try(cands []keys.Key) bool {
 // alg (the index it came from says so; checked again, as jws.VerifyCompactFast
 // did): an HMAC secret never verifies an RS256 token, nor an RSA key an HS256 one.
 func (t *keyTrial) verify(k keys.Key) bool {
-	if t.jws.lenient != nil {
-		pl, err := jws.VerifyCompactFast(k.Key, t.jws.lenient, t.alg)
+	if t.tok.lenient != nil {
+		pl, err := jws.VerifyCompactFast(k.Key, t.tok.lenient, t.alg)
 		t.payload = pl
 		return err == nil
 	}
-	if t.jws.unverifiable || !k.Allows(t.alg) {
+	if t.tok.unverifiable || !k.Allows(t.alg) {
 		return false
 	}
-	if jwsbb.Verify(k.Key, t.alg.String(), t.jws.signingInput, t.jws.signature) != nil {
+	if jwsbb.Verify(k.Key, t.alg.String(), t.tok.signingInput, t.tok.signature) != nil {
 		return false
 	}
-	t.payload = t.jws.payload
+	t.payload = t.tok.payload
 	return true
 }
 
