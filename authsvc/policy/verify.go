@@ -352,7 +352,9 @@ func (p *Policy) newIdentity(claims map[string]any) *Identity {
 // decodeClaims decodes a payload that must be one JSON object (trailing space
 // aside), numbers kept as written (json.Number). It decodes into an any, not a
 // map[string]any: encoding/json then builds the map without reflection, the
-// same map with the same values (FuzzDecodeClaims compares the two).
+// same map with the same values (FuzzDecodeClaims compares the two). As
+// before, dec.More lets one stray "}" or "]" after the object through; only
+// the token's signer can put it there.
 func decodeClaims(payload []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
