@@ -43,8 +43,24 @@ type Query struct {
 	PolicyKey string
 	Original  Original
 	Header    http.Header // tokens, cookies, API keys, Accept, method overrides
-	Client    string      // the client's address, for audit lines
 	RequestID string      // the proxy's request id, for audit lines
+	// Client is the client's address, for audit lines. An HTTP door leaves it
+	// empty and sets HTTP and ClientOf instead: the address is worked out only
+	// when an audit line needs it (most decisions write none).
+	Client   string
+	HTTP     *http.Request
+	ClientOf func(*http.Request) string // nil: HTTP.RemoteAddr
+}
+
+// client is the client's address for an audit line.
+func (q *Query) client() string {
+	switch {
+	case q.Client != "" || q.HTTP == nil:
+		return q.Client
+	case q.ClientOf != nil:
+		return q.ClientOf(q.HTTP)
+	}
+	return q.HTTP.RemoteAddr
 }
 
 // Result is a decision and the policy that made it (nil when none answered or
@@ -70,9 +86,13 @@ func (c *Checker) Check(ctx context.Context, q *Query) Result {
 			"door", q.Door.String(), "policy", Truncate(q.PolicyKey), "host", Truncate(q.Original.HostName))
 		return c.finish(ctx, q, Result{Decision: policy.Decision{Status: http.StatusForbidden, Reason: policy.ReasonNoPolicy, Rule: -1}})
 	}
-	now := time.Now()
+	// The door's own clock reading serves the decision too (one reading
+	// per decision, not two).
+	now := q.Start
 	if c.Now != nil {
 		now = c.Now()
+	} else if now.IsZero() {
+		now = time.Now()
 	}
 	d := p.Decide(now, policy.Request{Method: q.Original.Method, Path: q.Original.Path, Header: q.Header}, c.Sessions)
 	return c.finish(ctx, q, Result{Policy: p, Decision: d})
@@ -95,7 +115,7 @@ func (c *Checker) finish(ctx context.Context, q *Query, r Result) Result {
 	if !q.Start.IsZero() {
 		seconds = time.Since(q.Start).Seconds()
 	}
-	c.Metrics.observe(q.Door, key, r.Decision, seconds)
+	c.Metrics.observe(q.Door, r.Policy, key, r.Decision, seconds)
 	if r.Decision.Status != http.StatusOK {
 		c.audit(ctx, q, key, r.Decision)
 	}
@@ -133,7 +153,7 @@ func (c *Checker) audit(ctx context.Context, q *Query, policyKey string, d polic
 		slog.String("result", d.Result()),
 		slog.String("reason", string(d.Reason)),
 		slog.String("sub", Truncate(sub)),
-		slog.String("client", q.Client),
+		slog.String("client", q.client()),
 		slog.String("method", Truncate(q.Original.Method)),
 		slog.String("path", Truncate(q.Original.Path)),
 		slog.String("request_id", Truncate(q.RequestID)),

@@ -50,7 +50,7 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q.Original = door.Original{Method: method, HostName: orig.Host, Path: orig.Path}
 	q.PolicyKey = policyKeyOf(r.URL.Path, AuthPath)
 	q.RequestID = firstValue(r.Header, "X-Request-Id")
-	q.Client = clientOf(r, a.ClientAddr)
+	q.HTTP, q.ClientOf = r, a.ClientAddr
 
 	var res door.Result
 	switch {

@@ -33,7 +33,7 @@ const (
 func (e *ExtAuthz) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := door.Query{Door: door.ExtAuthzHTTP, Start: time.Now(), Header: r.Header}
 	q.RequestID = firstValue(r.Header, "X-Request-Id")
-	q.Client = clientOf(r, e.ClientAddr)
+	q.HTTP, q.ClientOf = r, e.ClientAddr
 	target := r.RequestURI
 	if target == "" {
 		target = r.URL.RequestURI()

@@ -31,7 +31,7 @@ func (f *ForwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := door.Query{Door: door.ForwardAuth, Start: time.Now(), Header: r.Header}
 	q.PolicyKey = policyKeyOf(requestPath(r), ForwardAuthPath)
 	q.RequestID = firstValue(r.Header, "X-Request-Id")
-	q.Client = clientOf(r, f.ClientAddr)
+	q.HTTP, q.ClientOf = r, f.ClientAddr
 	var res door.Result
 	o, err := door.ParseForwarded(r.Header)
 	q.Original = o
@@ -76,13 +76,6 @@ func policyKeyOf(path, base string) string {
 		return "-"
 	}
 	return key
-}
-
-func clientOf(r *http.Request, addr func(*http.Request) string) string {
-	if addr != nil {
-		return addr(r)
-	}
-	return r.RemoteAddr
 }
 
 var (

@@ -25,6 +25,16 @@ import (
 // kept-alive connection that sits idle is closed, and a body over the limit is
 // refused with 413.
 func TestListenersBoundSlowAndLargeRequests(t *testing.T) {
+	for _, kind := range servers {
+		t.Run(kind, func(t *testing.T) { checkListenerLimits(t, kind) })
+	}
+}
+
+// checkListenerLimits runs the decision listener on the given HTTP server
+// (--http-server) beside every other listener of the process, and checks the
+// limits of each; the other listeners always run net/http, so they are
+// checked once.
+func checkListenerLimits(t *testing.T, kind string) {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin-token")
 	if err := os.WriteFile(tokenFile, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
@@ -41,6 +51,7 @@ func TestListenersBoundSlowAndLargeRequests(t *testing.T) {
 		pprofAddr:       freeAddr(t),
 		shutdownTimeout: time.Second,
 		httpLimits:      &lim,
+		httpServer:      kind,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.DiscardHandler)
@@ -61,10 +72,12 @@ func TestListenersBoundSlowAndLargeRequests(t *testing.T) {
 	targets := map[string]string{
 		"decisions (sign-in)": common.listen + " /jwtgate/login",
 		"decisions (auth)":    common.listen + " /jwtgate/auth",
-		"admin":               common.adminAddr + " /admin/revoke",
-		"pprof":               common.pprofAddr + " /debug/pprof/",
-		"metrics":             common.metricsAddr + " /metrics",
-		"probes":              common.probeAddr + " /readyz",
+	}
+	if kind == serverNetHTTP {
+		targets["admin"] = common.adminAddr + " /admin/revoke"
+		targets["pprof"] = common.pprofAddr + " /debug/pprof/"
+		targets["metrics"] = common.metricsAddr + " /metrics"
+		targets["probes"] = common.probeAddr + " /readyz"
 	}
 	for name, target := range targets {
 		addr, path, _ := strings.Cut(target, " ")

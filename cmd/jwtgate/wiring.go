@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -101,7 +102,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		AuditPerSecond: auditRate(common.auditRate),
 	})
 	svc.listeners = append(svc.listeners, &listener{name: "decisions", addr: common.listen, handler: mux, log: log,
-		limits: common.limits(), delay: common.shutdownDelay, timeout: common.shutdownTimeout})
+		limits: common.limits(), delay: common.shutdownDelay, timeout: common.shutdownTimeout, server: common.httpServer})
 
 	if on(common.grpcAddr) {
 		// The same decisions, metrics (door="ext_authz_grpc") and audit lines as
@@ -228,6 +229,13 @@ func limitBody(h http.Handler, max int64) http.Handler {
 			http.Error(w, fmt.Sprintf("request body too large: at most %d bytes", max), http.StatusRequestEntityTooLarge)
 			return
 		}
+		if len(r.TransferEncoding) > 0 {
+			// A chunked body: net/http dropped any Content-Length beside it,
+			// which a proxy in front may have believed instead. Nothing here
+			// needs a chunked body, so the connection ends after the answer and
+			// whatever followed the chunks is never read as a request.
+			w.Header().Set("Connection", "close")
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		h.ServeHTTP(w, r)
 	})
@@ -245,6 +253,7 @@ type listener struct {
 	handler http.Handler
 	log     *slog.Logger
 	limits  httpLimits
+	server  string        // serverFastHTTP or net/http ("")
 	delay   time.Duration // not ready for this long before closing
 	timeout time.Duration // for in-flight requests to finish
 
@@ -265,13 +274,7 @@ func (l *listener) Start(ctx context.Context) error {
 	if lim == (httpLimits{}) {
 		lim = defaultLimits
 	}
-	srv := &http.Server{
-		Handler:           limitBody(l.handler, lim.maxBody),
-		ReadHeaderTimeout: lim.readHeader,
-		ReadTimeout:       lim.read,
-		IdleTimeout:       lim.idle,
-		MaxHeaderBytes:    lim.maxHeader,
-	}
+	srv := l.newServer(lim)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	l.serving.Store(true)
@@ -292,6 +295,32 @@ func (l *listener) Start(ctx context.Context) error {
 		return fmt.Errorf("%s: draining: %w", l.name, err)
 	}
 	return nil
+}
+
+// httpServer is what a listener needs of net/http's and fasthttp's servers.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// fastServer gives fasthttp's server net/http's Shutdown.
+type fastServer struct{ *fasthttp.Server }
+
+func (s fastServer) Shutdown(ctx context.Context) error { return s.ShutdownWithContext(ctx) }
+
+// newServer is the listener's HTTP server: fasthttp when l.server says so
+// (the decision listener's --http-server), else net/http.
+func (l *listener) newServer(lim httpLimits) httpServer {
+	if l.server == serverFastHTTP {
+		return fastServer{newFastServer(l.handler, lim, l.log)}
+	}
+	return &http.Server{
+		Handler:           limitBody(l.handler, lim.maxBody),
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
+		IdleTimeout:       lim.idle,
+		MaxHeaderBytes:    lim.maxHeader,
+	}
 }
 
 // ReadyCheck passes while the listener serves and is not draining.

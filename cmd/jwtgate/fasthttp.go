@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The decision listener's HTTP servers (--http-server). fasthttp reads and
+// writes HTTP/1.1 with far less work per request than net/http (no goroutine
+// and background read per request, no header map until asked, pooled
+// buffers): bench/README.md has the figures. The handlers stay net/http
+// handlers; fastHandler hands each request to them as an *http.Request.
+const (
+	serverFastHTTP = "fasthttp"
+	serverNetHTTP  = "net/http"
+)
+
+// newFastServer serves h with fasthttp under the same limits as net/http:
+// the headers within readHeader, a body within read, idle keep-alive
+// connections closed after idle, headers over maxHeader refused with 431 and a
+// body over maxBody with 413.
+func newFastServer(h http.Handler, lim httpLimits, log *slog.Logger) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:     fastHandler(h),
+		ReadTimeout: lim.readHeader,
+		// A request with a body gets the whole-request limit for it.
+		HeaderReceived: func(hdr *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			if hdr.ContentLength() != 0 {
+				return fasthttp.RequestConfig{ReadTimeout: lim.read}
+			}
+			return fasthttp.RequestConfig{}
+		},
+		IdleTimeout:        lim.idle,
+		ReadBufferSize:     lim.maxHeader,
+		MaxRequestBodySize: int(lim.maxBody),
+		// What net/http does not send either.
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		// Bodies are read whole (at most maxBody): the sign-in handlers parse
+		// their forms from r.Body themselves.
+		DisablePreParseMultipartForm: true,
+		// Shutdown closes idle keep-alive connections at once, as net/http's.
+		CloseOnShutdown:       true,
+		SecureErrorLogMessage: true,
+		ErrorHandler:          fastError,
+		Logger:                fastLogger{log},
+	}
+}
+
+// fastError answers a request fasthttp could not read as net/http does: 400,
+// 413 or 431, and the connection closes.
+func fastError(ctx *fasthttp.RequestCtx, err error) {
+	status := http.StatusBadRequest
+	var tooBig *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status = http.StatusRequestEntityTooLarge
+	case errors.As(err, &tooBig):
+		status = http.StatusRequestHeaderFieldsTooLarge
+	}
+	var timeout interface{ Timeout() bool }
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		status = http.StatusRequestTimeout
+	}
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.SetConnectionClose()
+}
+
+// fastLogger writes fasthttp's own complaints (a connection it could not
+// serve) at debug level: they are a client's doing, not the operator's.
+type fastLogger struct{ log *slog.Logger }
+
+func (l fastLogger) Printf(format string, args ...any) {
+	l.log.Debug("http server", "detail", fmt.Sprintf(format, args...))
+}
+
+// fastHandler turns each fasthttp request into the *http.Request net/http
+// would have made of it and serves it with h. Every string of the request is
+// a copy: a handler may keep any of them, while fasthttp reuses its buffers
+// once the handler returns.
+func fastHandler(h http.Handler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		r, err := netRequest(ctx)
+		if err != nil {
+			ctx.SetStatusCode(http.StatusBadRequest)
+			ctx.SetConnectionClose()
+			return
+		}
+		w := fastWriter{ctx: ctx, header: make(http.Header, 4)}
+		h.ServeHTTP(&w, r)
+		w.finish()
+	}
+}
+
+// netRequest builds the request from what fasthttp read: the headers as they
+// came (names canonical, values trimmed, repeated headers in order), Host in
+// r.Host and not among them, Transfer-Encoding in r.TransferEncoding (the
+// body is already de-chunked), the URL parsed as net/http parses a request
+// target.
+func netRequest(ctx *fasthttp.RequestCtx) (*http.Request, error) {
+	// One copy holds every string of the request.
+	hdr := &ctx.Request.Header
+	n, size := 0, len(ctx.RequestURI())+len(ctx.Method())+len(hdr.Host())
+	for k, v := range hdr.AllInOrder() {
+		n++
+		size += len(k) + len(v)
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, ctx.RequestURI()...)
+	buf = append(buf, ctx.Method()...)
+	buf = append(buf, hdr.Host()...)
+	for k, v := range hdr.AllInOrder() {
+		buf = append(buf, k...)
+		buf = append(buf, v...)
+	}
+	all := string(buf)
+	cut := func(n int) string { s := all[:n]; all = all[n:]; return s }
+	r := &http.Request{
+		RequestURI: cut(len(ctx.RequestURI())),
+		Method:     method(cut(len(ctx.Method()))),
+		Host:       cut(len(hdr.Host())),
+		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:     make(http.Header, n),
+		RemoteAddr: ctx.RemoteAddr().String(),
+	}
+	if !hdr.IsHTTP11() {
+		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
+	}
+	values := make([]string, 0, n)
+	for k, v := range hdr.AllInOrder() {
+		name, value := http.CanonicalHeaderKey(cut(len(k))), cut(len(v))
+		switch name {
+		case "Host":
+			continue
+		case "Transfer-Encoding":
+			r.TransferEncoding = append(r.TransferEncoding, value)
+			continue
+		}
+		if old, ok := r.Header[name]; ok {
+			r.Header[name] = append(old, value)
+			continue
+		}
+		values = append(values, value)
+		r.Header[name] = values[len(values)-1 : len(values) : len(values)]
+	}
+	u, err := url.ParseRequestURI(r.RequestURI)
+	if err != nil {
+		return nil, err
+	}
+	r.URL = u
+	r.Body = http.NoBody
+	if body := ctx.PostBody(); len(body) > 0 {
+		r.Body = io.NopCloser(bytes.NewReader(bytes.Clone(body)))
+		r.ContentLength = int64(len(body))
+	}
+	// The context is the background one: fasthttp reuses its RequestCtx
+	// once the handler returns, and a handler's goroutine may outlive it.
+	return r, nil
+}
+
+// method returns the common methods as constants (no copy kept).
+func method(m string) string {
+	switch m {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodHead:
+		return http.MethodHead
+	}
+	return m
+}
+
+// fastWriter is the handler's http.ResponseWriter: it buffers the status,
+// headers and body, and finish hands them to fasthttp.
+type fastWriter struct {
+	ctx    *fasthttp.RequestCtx
+	header http.Header
+	status int
+	wrote  bool
+}
+
+func (w *fastWriter) Header() http.Header { return w.header }
+
+func (w *fastWriter) WriteHeader(status int) {
+	if w.status == 0 && status >= 200 {
+		w.status = status
+	}
+}
+
+func (w *fastWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if !w.wrote && w.header["Content-Type"] == nil {
+		// net/http sniffs the first write when no Content-Type is set.
+		w.header["Content-Type"] = []string{http.DetectContentType(b)}
+	}
+	w.wrote = true
+	return w.ctx.Write(b)
+}
+
+// finish copies the status and headers into fasthttp's response. fasthttp
+// sets Content-Length from the body, Date, and Connection.
+func (w *fastWriter) finish() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	resp := &w.ctx.Response
+	resp.SetStatusCode(w.status)
+	for name, values := range w.header {
+		switch name {
+		case "Content-Length", "Transfer-Encoding", "Date":
+			continue
+		case "Connection":
+			if len(values) > 0 && values[0] == "close" {
+				resp.SetConnectionClose()
+			}
+			continue
+		case "Content-Type":
+			if len(values) > 0 {
+				resp.Header.SetContentType(values[0])
+			}
+			continue
+		}
+		for _, v := range values {
+			resp.Header.Add(name, v)
+		}
+	}
+	if cl := w.header["Content-Length"]; len(cl) > 0 && w.ctx.IsHead() {
+		// HEAD: the length of the body a GET would have had.
+		if n, err := strconv.Atoi(cl[0]); err == nil {
+			resp.Header.SetContentLength(n)
+			resp.SkipBody = true
+		}
+	}
+}
