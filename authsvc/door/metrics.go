@@ -2,6 +2,7 @@ package door
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -20,7 +21,24 @@ type Metrics struct {
 	cacheMiss prometheus.Counter
 	auditDrop prometheus.Counter
 
-	counters sync.Map // decisionKey -> prometheus.Counter, so the hot path skips label hashing
+	// counters are the decision counters of requests no policy answered,
+	// by decisionKey; a policy's own are in its Slot (policyCounters).
+	counters sync.Map
+}
+
+// policyCounters are one compiled policy's decision counters, kept in its
+// policy.Slot: a decision finds its counter in a short list (the outcomes
+// that policy has had, at most doors × reasons) without hashing a label.
+type policyCounters struct {
+	mu   sync.Mutex // serializes additions to list
+	list atomic.Pointer[[]outcomeCounter]
+}
+
+type outcomeCounter struct {
+	door    Kind
+	status  int
+	reason  policy.Reason
+	counter prometheus.Counter
 }
 
 type decisionKey struct {
@@ -63,19 +81,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) observe(door Kind, policyKey string, d policy.Decision, seconds float64) {
+func (m *Metrics) observe(door Kind, p *policy.Policy, policyKey string, d policy.Decision, seconds float64) {
 	if m == nil {
 		return
 	}
 	if door >= numKinds {
 		door = AuthRequest
 	}
-	k := decisionKey{door: door, policy: policyKey, reason: d.Reason, status: d.Status}
-	c, ok := m.counters.Load(k)
-	if !ok {
-		c, _ = m.counters.LoadOrStore(k, m.decisions.WithLabelValues(door.String(), policyKey, d.Result(), string(d.Reason)))
-	}
-	c.(prometheus.Counter).Inc()
+	m.decisionCounter(door, p, policyKey, &d).Inc()
 	m.duration[door].Observe(seconds)
 	if d.TokenSent && d.Identity != nil && !d.Identity.APIKey {
 		if d.Cached {
@@ -90,6 +103,58 @@ func (m *Metrics) observe(door Kind, policyKey string, d policy.Decision, second
 	case policy.ReasonBadAPIKey:
 		m.apiKeys.WithLabelValues(policyKey, "").Inc()
 	}
+}
+
+// decisionCounter is the counter of one decision's door, policy, result and
+// reason: from the policy's Slot when a compiled policy decided, else from
+// the shared map.
+func (m *Metrics) decisionCounter(door Kind, p *policy.Policy, policyKey string, d *policy.Decision) prometheus.Counter {
+	var slot *policy.Slot
+	if p != nil {
+		slot = p.Slot()
+	}
+	if slot == nil {
+		k := decisionKey{door: door, policy: policyKey, reason: d.Reason, status: d.Status}
+		c, ok := m.counters.Load(k)
+		if !ok {
+			c, _ = m.counters.LoadOrStore(k, m.decisions.WithLabelValues(door.String(), policyKey, d.Result(), string(d.Reason)))
+		}
+		return c.(prometheus.Counter)
+	}
+	pc, _ := slot.Load().(*policyCounters)
+	if pc == nil {
+		slot.CompareAndSwap(nil, &policyCounters{})
+		pc = slot.Load().(*policyCounters)
+	}
+	if c := pc.find(door, d); c != nil {
+		return c
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if c := pc.find(door, d); c != nil {
+		return c
+	}
+	c := m.decisions.WithLabelValues(door.String(), policyKey, d.Result(), string(d.Reason))
+	var list []outcomeCounter
+	if old := pc.list.Load(); old != nil {
+		list = append(list, *old...)
+	}
+	list = append(list, outcomeCounter{door: door, status: d.Status, reason: d.Reason, counter: c})
+	pc.list.Store(&list)
+	return c
+}
+
+func (pc *policyCounters) find(door Kind, d *policy.Decision) prometheus.Counter {
+	list := pc.list.Load()
+	if list == nil {
+		return nil
+	}
+	for i := range *list {
+		if e := &(*list)[i]; e.door == door && e.status == d.Status && e.reason == d.Reason {
+			return e.counter
+		}
+	}
+	return nil
 }
 
 // Decisions is the decisions counter of one door, policy, result and reason

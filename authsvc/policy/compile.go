@@ -80,6 +80,7 @@ type Policy struct {
 	blankNames []string
 	apiKeyHdr  string
 
+	slot   *Slot   // see Slot; shared by the narrowed copies of this compile
 	trusts []trust // the Secret material it trusts, for narrow
 
 	// Warnings are things that compile but are likely not what was meant
@@ -88,6 +89,14 @@ type Policy struct {
 	// between policies of the same shape: never modify.
 	Warnings []Problem
 }
+
+// Slot is what another package keeps beside one compiled policy: the door
+// package's decision counters, resolved once per compile, so that counting a
+// decision costs a pointer load and not a label lookup. policy never reads it.
+type Slot struct{ atomic.Value }
+
+// Slot is the policy's Slot (nil for a Policy that Compile did not make).
+func (p *Policy) Slot() *Slot { return p.slot }
 
 // Login is the compiled spec.login.
 type Login struct {
@@ -151,6 +160,7 @@ func Compile(in Input) (*Policy, error) {
 		id:        compileSeq.Add(1),
 		cache:     in.Cache,
 		leeway:    DefaultLeeway,
+		slot:      new(Slot),
 	}
 	var errs problems
 	spec := &ap.Spec

@@ -21,7 +21,21 @@ import (
 const (
 	serverFastHTTP = "fasthttp"
 	serverNetHTTP  = "net/http"
+
+	defaultHTTPServer = serverFastHTTP
 )
+
+// decisionServer is the decision listener's server, from --http-server
+// (empty: the default).
+func (c *commonFlags) decisionServer() (string, error) {
+	switch c.httpServer {
+	case "":
+		return defaultHTTPServer, nil
+	case serverFastHTTP, serverNetHTTP:
+		return c.httpServer, nil
+	}
+	return "", fmt.Errorf("--http-server %q: use %s or %s", c.httpServer, serverFastHTTP, serverNetHTTP)
+}
 
 // newFastServer serves h with fasthttp under the same limits as net/http:
 // the headers within readHeader, a body within read, idle keep-alive
@@ -107,37 +121,34 @@ func fastHandler(h http.Handler) fasthttp.RequestHandler {
 // body is already de-chunked), the URL parsed as net/http parses a request
 // target.
 func netRequest(ctx *fasthttp.RequestCtx) (*http.Request, error) {
-	// One copy holds every string of the request.
+	// One scan of the raw headers copies every string of the request into
+	// one buffer; one string conversion then makes them all.
 	hdr := &ctx.Request.Header
-	n, size := 0, len(ctx.RequestURI())+len(ctx.Method())+len(hdr.Host())
+	uri, meth, host := ctx.RequestURI(), ctx.Method(), hdr.Host()
+	var lens [2 * 32]int // name and value lengths; more headers spill into a slice
+	sizes := lens[:0]
+	buf := make([]byte, 0, len(uri)+len(meth)+len(host)+len(hdr.RawHeaders()))
+	buf = append(append(append(buf, uri...), meth...), host...)
 	for k, v := range hdr.AllInOrder() {
-		n++
-		size += len(k) + len(v)
-	}
-	buf := make([]byte, 0, size)
-	buf = append(buf, ctx.RequestURI()...)
-	buf = append(buf, ctx.Method()...)
-	buf = append(buf, hdr.Host()...)
-	for k, v := range hdr.AllInOrder() {
-		buf = append(buf, k...)
-		buf = append(buf, v...)
+		buf = append(append(buf, k...), v...)
+		sizes = append(sizes, len(k), len(v))
 	}
 	all := string(buf)
 	cut := func(n int) string { s := all[:n]; all = all[n:]; return s }
 	r := &http.Request{
-		RequestURI: cut(len(ctx.RequestURI())),
-		Method:     method(cut(len(ctx.Method()))),
-		Host:       cut(len(hdr.Host())),
+		RequestURI: cut(len(uri)),
+		Method:     method(cut(len(meth))),
+		Host:       cut(len(host)),
 		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:     make(http.Header, n),
+		Header:     make(http.Header, len(sizes)/2),
 		RemoteAddr: ctx.RemoteAddr().String(),
 	}
 	if !hdr.IsHTTP11() {
 		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
 	}
-	values := make([]string, 0, n)
-	for k, v := range hdr.AllInOrder() {
-		name, value := http.CanonicalHeaderKey(cut(len(k))), cut(len(v))
+	values := make([]string, 0, len(sizes)/2)
+	for i := 0; i < len(sizes); i += 2 {
+		name, value := http.CanonicalHeaderKey(cut(sizes[i])), cut(sizes[i+1])
 		switch name {
 		case "Host":
 			continue

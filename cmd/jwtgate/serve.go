@@ -66,7 +66,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the bearer token the admin API requires")
 	fs.StringVar(&c.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for performance work; 0 turns it off (keep it on loopback)")
 	fs.StringVar(&c.grpcAddr, "grpc-bind-address", "0", "address of the Envoy ext_authz gRPC door (envoy.service.auth.v3.Authorization/Check and grpc.health.v1, plaintext HTTP/2), e.g. :9001; 0 turns it off")
-	fs.StringVar(&c.httpServer, "http-server", serverFastHTTP, "HTTP/1.1 server of the decision listener (--listen): net/http or fasthttp (less CPU per decision; see bench/README.md)")
+	fs.StringVar(&c.httpServer, "http-server", defaultHTTPServer, "HTTP/1.1 server of the decision listener (--listen): fasthttp, or net/http (Go's own; more CPU per decision, see bench/README.md)")
 	fs.StringVar(&c.outboundProxy, "outbound-proxy", "", "proxy for jwtgate's own requests (jwksURL key sets, OpenID providers' discovery, keys and token exchange), e.g. http://proxy:3128; the environment's HTTP(S)_PROXY is ignored. Targets are resolved and checked before sending: link-local, unspecified and multicast addresses are refused")
 	fs.Float64Var(&c.auditRate, "audit-denied-rate", 100, "audit log lines of denied decisions per second at most (floods are sampled; the metrics count every one); 0 turns them off")
 }

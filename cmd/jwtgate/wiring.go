@@ -68,6 +68,10 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 	if warning != "" {
 		log.Warn(warning)
 	}
+	httpServer, err := common.decisionServer()
+	if err != nil {
+		return nil, err
+	}
 	svc := &decisionService{}
 	svc.remotes, svc.providers, err = newOutbound(ctx, store, log, common)
 	if err != nil {
@@ -102,7 +106,7 @@ func newDecisionService(ctx context.Context, store *policy.Store, common commonF
 		AuditPerSecond: auditRate(common.auditRate),
 	})
 	svc.listeners = append(svc.listeners, &listener{name: "decisions", addr: common.listen, handler: mux, log: log,
-		limits: common.limits(), delay: common.shutdownDelay, timeout: common.shutdownTimeout, server: common.httpServer})
+		limits: common.limits(), delay: common.shutdownDelay, timeout: common.shutdownTimeout, server: httpServer})
 
 	if on(common.grpcAddr) {
 		// The same decisions, metrics (door="ext_authz_grpc") and audit lines as
