@@ -43,6 +43,7 @@ declare -A may=(
   [api/v1alpha1]=""
   [authsvc/users]=""
   [authsvc/outbound]=""
+  [authsvc/fastserve]=""
   [authsvc/session]=""
   [authsvc/keys]="authsvc/outbound"
   [authsvc/oidc]="authsvc/keys authsvc/outbound"

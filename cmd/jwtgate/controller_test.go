@@ -174,7 +174,7 @@ func TestControllerWiring(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string { return testproc.FreeAddr(t) }
+func freeAddr(t testing.TB) string { return testproc.FreeAddr(t) }
 
 // checkGRPCDoor asks the gRPC door on addr, as Envoy's ext_authz filter does,
 // for a decision with and without token; health must say SERVING.

@@ -15,11 +15,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/valyala/fasthttp"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/jwtgate/jwtgate/authsvc/admin"
 	"github.com/jwtgate/jwtgate/authsvc/door"
+	"github.com/jwtgate/jwtgate/authsvc/fastserve"
 	"github.com/jwtgate/jwtgate/authsvc/grpcdoor"
 	"github.com/jwtgate/jwtgate/authsvc/keys"
 	"github.com/jwtgate/jwtgate/authsvc/login"
@@ -307,16 +307,11 @@ type httpServer interface {
 	Shutdown(context.Context) error
 }
 
-// fastServer gives fasthttp's server net/http's Shutdown.
-type fastServer struct{ *fasthttp.Server }
-
-func (s fastServer) Shutdown(ctx context.Context) error { return s.ShutdownWithContext(ctx) }
-
 // newServer is the listener's HTTP server: fasthttp when l.server says so
 // (the decision listener's --http-server), else net/http.
 func (l *listener) newServer(lim httpLimits) httpServer {
 	if l.server == serverFastHTTP {
-		return fastServer{newFastServer(l.handler, lim, l.log)}
+		return fastserve.New(l.handler, fastserve.Limits{ReadHeader: lim.readHeader, Read: lim.read, Idle: lim.idle, MaxHeader: lim.maxHeader, MaxBody: lim.maxBody}, l.log)
 	}
 	return &http.Server{
 		Handler:           limitBody(l.handler, lim.maxBody),

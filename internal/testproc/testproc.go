@@ -123,7 +123,7 @@ func WaitFor(t *testing.T, p *Process, what string, ready func() bool) {
 }
 
 // FreeAddr returns a loopback address with a port nothing listens on now.
-func FreeAddr(t *testing.T) string {
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
