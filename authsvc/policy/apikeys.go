@@ -13,7 +13,8 @@ import (
 // apiKeyTable holds the SHA-256 hashes of a policy's API keys. Keys are long and
 // random, so a fast hash is enough and keeps every request cheap.
 type apiKeyTable struct {
-	keys []apiKey
+	header string // canonical: spec.apiKeys.header or X-API-Key
+	keys   []apiKey
 }
 
 type apiKey struct {

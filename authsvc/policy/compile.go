@@ -74,11 +74,8 @@ type Policy struct {
 	audiences []string
 	leeway    time.Duration
 
-	slots      claimSlots // claim paths the policy reads, by slot (the shape's)
-	forward    []forwardClaim
-	blank      []Header // every forwardClaims header, empty: the allow of a public rule
-	blankNames []string
-	apiKeyHdr  string
+	slots   claimSlots // claim paths the policy reads, by slot (the shape's)
+	forward []forwardClaim
 
 	slot   *Slot   // see Slot; shared by the narrowed copies of this compile
 	trusts []trust // the Secret material it trusts, for narrow
@@ -179,7 +176,6 @@ func Compile(in Input) (*Policy, error) {
 	}
 	p.shape = compileShape(spec, rolesClaim, &errs)
 	p.slots, p.forward, p.Warnings = p.shape.slots, p.shape.forward, p.shape.warnings
-	p.blank, p.blankNames = p.shape.blank, p.shape.blankNames
 	if spec.APIKeys != nil {
 		compileAPIKeys(p, spec.APIKeys, rolesClaim, secrets, &errs)
 	}
@@ -215,14 +211,13 @@ func (s *claimSlots) of(name string) int {
 // each with the identity a request presenting it gets (built once, here, after
 // the policy's claim slots are known).
 func compileAPIKeys(p *Policy, spec *v1alpha1.APIKeys, rolesClaim string, secrets secretReader, errs *problems) {
-	p.apiKeyHdr = spec.Header
-	if p.apiKeyHdr == "" {
-		p.apiKeyHdr = DefaultAPIKeyHeader
+	header := spec.Header
+	if header == "" {
+		header = DefaultAPIKeyHeader
 	}
-	if !validHeaderName(p.apiKeyHdr) {
-		errs.add("spec.apiKeys.header", v1alpha1.ReasonInvalidSpec, "%q is not a valid header name", p.apiKeyHdr)
+	if !validHeaderName(header) {
+		errs.add("spec.apiKeys.header", v1alpha1.ReasonInvalidSpec, "%q is not a valid header name", header)
 	}
-	p.apiKeyHdr = http.CanonicalHeaderKey(p.apiKeyHdr)
 	data, ok := secrets.key("spec.apiKeys.secretRef", spec.SecretRef)
 	if !ok {
 		return
@@ -240,6 +235,7 @@ func compileAPIKeys(p *Policy, spec *v1alpha1.APIKeys, rolesClaim string, secret
 		k.identity = p.newIdentity(map[string]any{"sub": k.name, rolesClaim: roles})
 		k.identity.APIKey = true
 	}
+	t.header = http.CanonicalHeaderKey(header)
 	p.apiKeys = t
 	p.trusts = append(p.trusts, trust{field: "spec.apiKeys.secretRef", secret: spec.SecretRef.Name, key: spec.SecretRef.Key, sum: secretKeySum(data), kind: trustAPIKeys})
 }

@@ -177,9 +177,9 @@ func (p *Policy) decide(now time.Time, method string, req Request, sessions Sess
 			d.Status, d.Reason, d.Description = http.StatusUnauthorized, ReasonRevoked, "session has ended"
 			return d
 		}
-	case p.apiKeys != nil && req.Header.Get(p.apiKeyHdr) != "":
+	case p.apiKeys != nil && req.Header.Get(p.apiKeys.header) != "":
 		d.TokenSent = true
-		id = p.apiKeys.lookup(req.Header.Get(p.apiKeyHdr))
+		id = p.apiKeys.lookup(req.Header.Get(p.apiKeys.header))
 		if id == nil {
 			d.Status, d.Reason, d.Description = http.StatusUnauthorized, ReasonBadAPIKey, "API key is not valid"
 			return d

@@ -55,7 +55,7 @@ type Header struct {
 // their names: what an allow without an identity (a public rule) forwards, so
 // that the proxy still overwrites a client's own copy. Shared; never modify.
 func (p *Policy) BlankForwardHeaders() (set []Header, names []string) {
-	return p.blank, p.blankNames
+	return p.shape.blank, p.shape.blankNames
 }
 
 // verifyError is a token that is refused, with the reason for metrics and the
