@@ -161,7 +161,7 @@ func (r *AuthPolicyReconciler) reconcileNormal(ctx context.Context, ap *v1alpha1
 		r.setReady(ap, out)
 		return ctrl.Result{}, nil
 	}
-	setWarningsCondition(ap, compiled.Warnings)
+	setWarningsCondition(ap, compiled.Warnings())
 	log.V(1).Info("policy published", "generation", ap.Generation)
 
 	if out.Reason == v1alpha1.ReasonJWKSUnreachable {

@@ -52,11 +52,14 @@ type Input struct {
 // Policy is a compiled, immutable AuthPolicy: everything a decision needs, with no
 // reference back to the objects it came from.
 type Policy struct {
-	// What a cached decision reads comes first: a policy the CPU has not
-	// seen lately then costs one cache line here, and its shape.
+	// What a cached decision reads comes first, in the policy's first cache
+	// line (the struct is 320 bytes, a size class whose objects start on a
+	// line): a policy the CPU has not seen lately then costs that line and
+	// its shape, which policies of one template share.
 	shape *policyShape // rules, token sources, forwarded headers; shared by policies that say the same
 	cache *TokenCache
 	id    uint64 // unique per compile: the token cache key
+	slot  *Slot  // see Slot; shared by the narrowed copies of this compile
 	Key   string // namespace/name
 	// Login is set when the policy signs people in.
 	Login   *Login
@@ -77,14 +80,17 @@ type Policy struct {
 	slots   claimSlots // claim paths the policy reads, by slot (the shape's)
 	forward []forwardClaim
 
-	slot   *Slot   // see Slot; shared by the narrowed copies of this compile
 	trusts []trust // the Secret material it trusts, for narrow
+}
 
-	// Warnings are things that compile but are likely not what was meant
-	// (methods that fall through, mixed bcrypt costs): `check` prints them,
-	// serve logs them, the controller sets the Warnings condition. Shared
-	// between policies of the same shape: never modify.
-	Warnings []Problem
+// Warnings are things that compile but are likely not what was meant
+// (methods that fall through, mixed bcrypt costs): `check` prints them, serve
+// logs them, the controller sets the Warnings condition.
+func (p *Policy) Warnings() []Problem {
+	if p.Login == nil || len(p.Login.warnings) == 0 {
+		return slices.Clip(p.shape.warnings) // shared by the policies of the shape: an append copies
+	}
+	return append(slices.Clip(p.shape.warnings), p.Login.warnings...)
 }
 
 // Slot is what another package keeps beside one compiled policy: the door
@@ -118,6 +124,8 @@ type Login struct {
 	// shared secret, and a new signing key (even under the same kid) makes a
 	// new one.
 	CSRFKey []byte
+
+	warnings []Problem // the policy's own, beside its shape's (Policy.Warnings)
 }
 
 // Cookie holds the attributes of the cookies the policy sets.
@@ -175,7 +183,7 @@ func Compile(in Input) (*Policy, error) {
 		compileJWT(p, spec.JWT, secrets, in.Remotes, &errs)
 	}
 	p.shape = compileShape(spec, rolesClaim, &errs)
-	p.slots, p.forward, p.Warnings = p.shape.slots, p.shape.forward, p.shape.warnings
+	p.slots, p.forward = p.shape.slots, p.shape.forward
 	if spec.APIKeys != nil {
 		compileAPIKeys(p, spec.APIKeys, rolesClaim, secrets, &errs)
 	}
@@ -249,7 +257,7 @@ func compileSignIn(p *Policy, spec *v1alpha1.AuthPolicySpec, rolesClaim string, 
 		return
 	}
 	if costs := p.Login.Users.Costs(); len(costs) > 1 {
-		p.Warnings = append(p.Warnings, Problem{Field: "spec.login.usersSecretRef", Reason: v1alpha1.ReasonMixedBcryptCosts,
+		p.Login.warnings = append(p.Login.warnings, Problem{Field: "spec.login.usersSecretRef", Reason: v1alpha1.ReasonMixedBcryptCosts,
 			Message: fmt.Sprintf("secret %s/%s key %q mixes bcrypt costs %s: a sign-in for an unknown name takes as long as one of cost %d, so users of lower cost can be told apart by timing; make every hash with the same cost (jwtgate hash-password --cost %d)",
 				p.Namespace, spec.Login.UsersSecretRef.Name, spec.Login.UsersSecretRef.Key, joinInts(costs), costs[len(costs)-1], costs[len(costs)-1])})
 	}

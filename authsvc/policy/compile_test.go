@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -163,5 +164,21 @@ func TestSnapshotRouting(t *testing.T) {
 	store.Remove("c/web")
 	if store.Load().Policy("c", "web") != nil || store.Load().ForHost("c.example.com") != nil {
 		t.Error("a deleted policy must stop answering at once")
+	}
+}
+
+// Issue 17: a cached decision reads the fields before apiKeys, and they must
+// stay in one cache line: the first 64 bytes of a Policy whose size class
+// starts every object on a line (320 bytes; 352 would put half of them
+// across two).
+func TestPolicyHotFieldsFillOneCacheLine(t *testing.T) {
+	var p Policy
+	if end := unsafe.Offsetof(p.apiKeys) + unsafe.Sizeof(p.apiKeys); end > 64 {
+		t.Errorf("the fields a cached decision reads end at byte %d, past the first cache line", end)
+	}
+	// The allocator's size classes of 256 (241-256 bytes) and 320 (289-320)
+	// bytes start every object on a 64-byte line; 288 and 352 do not.
+	if size := unsafe.Sizeof(p); !(size > 288 && size <= 320) && !(size > 240 && size <= 256) {
+		t.Errorf("Policy is %d bytes: keep it in the size class of 256 or 320 bytes", size)
 	}
 }

@@ -88,8 +88,8 @@ func TestPoliciesOfOneShapeShareIt(t *testing.T) {
 		secrets["sign"] = secret("shop", "sign", map[string][]byte{"private.pem": signing})
 		ap.Spec.Login = &v1alpha1.LoginSpec{UsersSecretRef: &v1alpha1.SecretKeyRef{Name: "u", Key: "users"}, SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"}}
 	})
-	if login.shape != a.shape || len(login.Warnings) != len(a.Warnings)+1 || len(mk("c", nil).Warnings) != len(a.Warnings) {
-		t.Errorf("warnings: shared %v, with login %v", a.Warnings, login.Warnings)
+	if login.shape != a.shape || len(login.Warnings()) != len(a.Warnings())+1 || len(mk("c", nil).Warnings()) != len(a.Warnings()) {
+		t.Errorf("warnings: shared %v, with login %v", a.Warnings(), login.Warnings())
 	}
 	others := map[string]func(*v1alpha1.AuthPolicy, map[string]*corev1.Secret){
 		"rule path":    func(ap *v1alpha1.AuthPolicy, _ map[string]*corev1.Secret) { ap.Spec.Rules[1].Path = "/Admin/" },

@@ -32,7 +32,7 @@ func TestCompileWarnsAboutMethodsThatFallThrough(t *testing.T) {
 		"spec.rules[11].methods": "fall through to spec.rules[2] (/api/orders, claims)",
 	}
 	got := map[string]string{}
-	for _, w := range p.Warnings {
+	for _, w := range p.Warnings() {
 		if w.Reason != v1alpha1.ReasonMethodsFallThrough {
 			t.Errorf("warning %v: reason %s", w, w.Reason)
 		}
@@ -50,9 +50,9 @@ func TestCompileWarnsAboutMethodsThatFallThrough(t *testing.T) {
 	// Without the public catch-all, /admin/'s other methods land on "any valid token".
 	ap, secrets = shopPolicy(k)
 	p = mustCompile(t, ap, secrets)
-	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0].Message, "no rule, so any valid token passes") ||
-		!strings.Contains(p.Warnings[0].Message, "GET, POST at /admin/") {
-		t.Fatalf("warnings %v", p.Warnings)
+	if len(p.Warnings()) != 1 || !strings.Contains(p.Warnings()[0].Message, "no rule, so any valid token passes") ||
+		!strings.Contains(p.Warnings()[0].Message, "GET, POST at /admin/") {
+		t.Fatalf("warnings %v", p.Warnings())
 	}
 }
 
@@ -79,13 +79,13 @@ func TestCompileWarnsAboutMixedBcryptCosts(t *testing.T) {
 		ap.Spec.Login = &v1alpha1.LoginSpec{UsersSecretRef: &v1alpha1.SecretKeyRef{Name: "u", Key: "users"}, SigningKeySecretRef: v1alpha1.SecretRef{Name: "sign"}}
 		p := mustCompile(t, ap, secrets)
 		var found bool
-		for _, w := range p.Warnings {
+		for _, w := range p.Warnings() {
 			if w.Reason == v1alpha1.ReasonMixedBcryptCosts && w.Field == "spec.login.usersSecretRef" && strings.Contains(w.Message, "4, 5") {
 				found = true
 			}
 		}
 		if found != tc.warn {
-			t.Errorf("users %q: warned %v, want %v (%v)", tc.users, found, tc.warn, p.Warnings)
+			t.Errorf("users %q: warned %v, want %v (%v)", tc.users, found, tc.warn, p.Warnings())
 		}
 	}
 }

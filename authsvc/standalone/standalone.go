@@ -139,7 +139,7 @@ func Warnings(b *filesource.Bundle, versions []policy.Version) []error {
 			continue
 		}
 		loc := b.Origin[filesource.Ref{Kind: "AuthPolicy", Namespace: p.Namespace, Name: p.Name}]
-		for _, w := range p.Warnings {
+		for _, w := range p.Warnings() {
 			out = append(out, filesource.Problem{Location: loc, Object: "AuthPolicy " + p.Key, Field: w.Field, Message: w.Message})
 		}
 	}
