@@ -3,6 +3,7 @@ package grpcdoor
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -27,16 +28,27 @@ import (
 func answer(a door.Answer) *authv3.CheckResponse {
 	if a.Status == http.StatusOK {
 		ok := &authv3.OkHttpResponse{}
+		n := 0
 		for _, h := range a.Set {
 			if len(h.Values) > 0 && h.Values[0] != "" {
-				ok.Headers = append(ok.Headers, overwrite(h.Name, h.Values[0]))
+				n++
+			}
+		}
+		// One allocation for the options and one for their headers, not two
+		// per header.
+		opts, vals := make([]corev3.HeaderValueOption, n), make([]corev3.HeaderValue, n)
+		ok.Headers = make([]*corev3.HeaderValueOption, 0, n)
+		for _, h := range a.Set {
+			if len(h.Values) > 0 && h.Values[0] != "" {
+				i := len(ok.Headers)
+				ok.Headers = append(ok.Headers, setOverwrite(&opts[i], &vals[i], h.Name, h.Values[0]))
 			}
 		}
 		for _, name := range a.Remove {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, strings.ToLower(name))
+			ok.HeadersToRemove = append(ok.HeadersToRemove, lower(name))
 		}
 		return &authv3.CheckResponse{
-			Status:       &rpcstatus.Status{Code: int32(codes.OK)},
+			Status:       statusOK,
 			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
 		}
 	}
@@ -66,13 +78,37 @@ func answer(a door.Answer) *authv3.CheckResponse {
 // X-Auth-User beside ours; older Envoy reads append. Both are set, so every
 // version overwrites. Names are lower case, as HTTP/2 and Envoy want them.
 func overwrite(name, value string) *corev3.HeaderValueOption {
+	return setOverwrite(new(corev3.HeaderValueOption), new(corev3.HeaderValue), name, value)
+}
+
+// setOverwrite fills o and v as overwrite describes and returns o.
+func setOverwrite(o *corev3.HeaderValueOption, v *corev3.HeaderValue, name, value string) *corev3.HeaderValueOption {
 	if !utf8.ValidString(value) {
-		// proto3 strings are UTF-8: grpc would refuse to send the answer.
 		value = strings.ToValidUTF8(value, "\uFFFD")
 	}
-	return &corev3.HeaderValueOption{
-		Header:       &corev3.HeaderValue{Key: strings.ToLower(name), Value: value},
-		Append:       wrapperspb.Bool(false), //nolint:staticcheck // SA1019: older Envoy reads only Append (see above)
-		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	v.Key, v.Value = lower(name), value
+	o.Header = v
+	o.Append = appendFalse //nolint:staticcheck // SA1019: older Envoy reads only Append (see above)
+	o.AppendAction = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+	return o
+}
+
+// Messages every answer shares: never modified (marshaling only reads them).
+var (
+	statusOK    = &rpcstatus.Status{Code: int32(codes.OK)}
+	appendFalse = wrapperspb.Bool(false)
+)
+
+// lowerNames holds the lower-case form of the header names answers carry
+// (forwardClaims headers and a few fixed ones: a set the policies bound),
+// so that an answer does not allocate it again.
+var lowerNames sync.Map
+
+func lower(name string) string {
+	if v, ok := lowerNames.Load(name); ok {
+		return v.(string)
 	}
+	l := strings.ToLower(name)
+	lowerNames.Store(name, l)
+	return l
 }

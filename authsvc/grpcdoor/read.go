@@ -54,14 +54,30 @@ func readCheck(req *authv3.CheckRequest) checkInput {
 // pseudo-headers (":authority", ":path"...) are left out: the fields method,
 // host and path carry them.
 func readHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
-	raw := h.GetHeaderMap().GetHeaders()
-	out := make(http.Header, len(h.GetHeaders())+len(raw))
-	for k, v := range h.GetHeaders() {
+	headers, raw := h.GetHeaders(), h.GetHeaderMap().GetHeaders()
+	n := len(raw)
+	for k := range headers {
+		if k != "" && k[0] != ':' {
+			n++
+		}
+	}
+	// Sized for the headers without the pseudo-headers, with one backing
+	// array for the values of them all.
+	out := make(http.Header, n)
+	values := make([]string, 0, n)
+	add := func(key, v string) {
+		if old, ok := out[key]; ok {
+			out[key] = append(old, v)
+			return
+		}
+		values = append(values, v)
+		out[key] = values[len(values)-1 : len(values) : len(values)]
+	}
+	for k, v := range headers {
 		if k == "" || k[0] == ':' {
 			continue
 		}
-		key := textproto.CanonicalMIMEHeaderKey(k)
-		out[key] = append(out[key], v)
+		add(textproto.CanonicalMIMEHeaderKey(k), v)
 	}
 	for _, hv := range raw {
 		k := hv.GetKey()
@@ -72,8 +88,7 @@ func readHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
 		if len(hv.GetRawValue()) > 0 {
 			v = string(hv.GetRawValue())
 		}
-		key := textproto.CanonicalMIMEHeaderKey(strings.ToLower(k))
-		out[key] = append(out[key], v)
+		add(textproto.CanonicalMIMEHeaderKey(strings.ToLower(k)), v)
 	}
 	return out
 }
