@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -128,18 +129,22 @@ func handler(h http.Handler) fasthttp.RequestHandler {
 // target.
 func netRequest(ctx *fasthttp.RequestCtx) (*http.Request, error) {
 	// One scan of the raw headers copies every string of the request into
-	// one buffer; one string conversion then makes them all.
+	// one string; the fields and headers are pieces of it.
 	hdr := &ctx.Request.Header
 	uri, meth, host := ctx.RequestURI(), ctx.Method(), hdr.Host()
 	var lens [2 * 32]int // name and value lengths; more headers spill into a slice
 	sizes := lens[:0]
-	buf := make([]byte, 0, len(uri)+len(meth)+len(host)+len(hdr.RawHeaders()))
-	buf = append(append(append(buf, uri...), meth...), host...)
+	var b strings.Builder // its buffer becomes the string: one allocation
+	b.Grow(len(uri) + len(meth) + len(host) + len(hdr.RawHeaders()))
+	_, _ = b.Write(uri)
+	_, _ = b.Write(meth)
+	_, _ = b.Write(host)
 	for k, v := range hdr.AllInOrder() {
-		buf = append(append(buf, k...), v...)
+		_, _ = b.Write(k)
+		_, _ = b.Write(v)
 		sizes = append(sizes, len(k), len(v))
 	}
-	all := string(buf)
+	all := b.String()
 	cut := func(n int) string { s := all[:n]; all = all[n:]; return s }
 	r := &http.Request{
 		RequestURI: cut(len(uri)),
