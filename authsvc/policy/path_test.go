@@ -129,7 +129,7 @@ func TestRuleMatching(t *testing.T) {
 	// A table of few paths is scanned, one of many has an index: both must
 	// answer alike.
 	scanned, indexed := table, table
-	scanned.index = nil
+	scanned.index = [2]map[string]int32{}
 	indexed.buildIndex()
 	for name, tb := range map[string]ruleTable{"scanned": scanned, "indexed": indexed} {
 		for _, tc := range tests {

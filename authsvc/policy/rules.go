@@ -106,12 +106,11 @@ type groupKey struct {
 // when they are few and through an index when there are many.
 type ruleTable struct {
 	rules  []rule
-	groups []ruleGroup
-	// index finds a group when there are more than smallRuleTable; nil
-	// otherwise.
-	index map[groupKey]int32
-	// hasExact and hasPrefix skip the lookups of a kind no rule has.
-	hasExact, hasPrefix bool
+	groups []ruleGroup // the Exact groups (groups[:exact]), then the Prefix ones
+	exact  int
+	// index finds a group by kind and path when there are more than
+	// smallRuleTable groups; nil maps otherwise.
+	index [2]map[string]int32
 }
 
 // smallRuleTable is the number of groups up to which a lookup scans them:
@@ -120,14 +119,18 @@ const smallRuleTable = 8
 
 // groupIndex returns the index of the group of path p and kind, or -1.
 func (t *ruleTable) groupIndex(p string, kind groupKind) int {
-	if t.index != nil {
-		if i, ok := t.index[groupKey{p, kind}]; ok {
+	if m := t.index[kind]; m != nil {
+		if i, ok := m[p]; ok {
 			return int(i)
 		}
 		return -1
 	}
-	for i := range t.groups {
-		if g := &t.groups[i]; g.kind == kind && g.path == p {
+	lo, hi := 0, t.exact
+	if kind == kindPrefix {
+		lo, hi = t.exact, len(t.groups)
+	}
+	for i := lo; i < hi; i++ {
+		if t.groups[i].path == p {
 			return i
 		}
 	}
@@ -168,7 +171,7 @@ func firstAllowing(rs []rule, m string) *rule {
 // /ADMIN/ as /admin/, and a rule must not be bypassed by changing case.
 func (t *ruleTable) match(p, m string) *rule {
 	p = strings.ToLower(p) // no copy when p has no upper case
-	if t.hasExact {
+	if t.exact > 0 {
 		if r := firstAllowing(t.group(p, kindExact), m); r != nil {
 			return r
 		}
@@ -179,7 +182,7 @@ func (t *ruleTable) match(p, m string) *rule {
 			}
 		}
 	}
-	if !t.hasPrefix {
+	if t.exact == len(t.groups) {
 		return nil
 	}
 	candidate := trimTrailingSlash(p)
@@ -267,8 +270,9 @@ func compileRules(specs []v1alpha1.Rule, claimIndex func(string) int, errs *prob
 		t.rules[i] = k.r
 		if i == 0 || k.key != all[i-1].key {
 			t.groups = append(t.groups, ruleGroup{path: k.key.path, kind: k.key.kind, lo: int32(i)})
-			t.hasExact = t.hasExact || k.key.kind == kindExact
-			t.hasPrefix = t.hasPrefix || k.key.kind == kindPrefix
+			if k.key.kind == kindExact {
+				t.exact++
+			}
 		}
 		g := &t.groups[len(t.groups)-1]
 		g.hi = int32(i) + 1
@@ -282,9 +286,9 @@ func compileRules(specs []v1alpha1.Rule, claimIndex func(string) int, errs *prob
 
 // buildIndex makes the index of a table's groups.
 func (t *ruleTable) buildIndex() {
-	t.index = make(map[groupKey]int32, len(t.groups))
+	t.index = [2]map[string]int32{make(map[string]int32, t.exact), make(map[string]int32, len(t.groups)-t.exact)}
 	for i, g := range t.groups {
-		t.index[groupKey{g.path, g.kind}] = int32(i)
+		t.index[g.kind][g.path] = int32(i)
 	}
 }
 

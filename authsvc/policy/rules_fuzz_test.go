@@ -117,7 +117,7 @@ func FuzzRuleTable(f *testing.F) {
 		method = strings.ToUpper(method)
 		want := newRefRules(specs).match(p, method)
 		scanned, indexed := table, table
-		scanned.index = nil
+		scanned.index = [2]map[string]int32{}
 		indexed.buildIndex()
 		for name, tb := range map[string]ruleTable{"compiled": table, "scanned": scanned, "indexed": indexed} {
 			got := -1
