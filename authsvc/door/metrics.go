@@ -13,7 +13,7 @@ import (
 // Labels are bounded: the door, the policy and a fixed set of results and
 // reasons, never a user or a path.
 type Metrics struct {
-	decisions *prometheus.CounterVec
+	decisions *prometheus.Desc
 	duration  [numKinds]prometheus.Observer
 	apiKeys   *prometheus.CounterVec
 	cache     *prometheus.CounterVec
@@ -21,40 +21,37 @@ type Metrics struct {
 	cacheMiss prometheus.Counter
 	auditDrop prometheus.Counter
 
-	// counters are the decision counters of requests no policy answered,
-	// by decisionKey; a policy's own are in its Slot (policyCounters).
-	counters sync.Map
+	// byKey holds the decision counts of each policy key ("" for requests no
+	// policy answered), *decisionCounts; they outlive recompiles, as a
+	// Prometheus counter must.
+	byKey sync.Map
 }
 
-// policyCounters are one compiled policy's decision counters, kept in its
-// policy.Slot: a decision finds its counter in a short list (the outcomes
-// that policy has had, at most doors × reasons) without hashing a label.
-type policyCounters struct {
+// decisionCounts are the decisions of one policy key by outcome: plain atomic
+// counts (a few dozen bytes each, where a Prometheus series of its own costs
+// about 800), exported as jwtgate_decisions_total when scraped. A compiled
+// policy's Slot points at its key's counts, so a decision finds them with a
+// pointer load and a scan of the outcomes that key has had (at most doors ×
+// reasons), hashing nothing.
+type decisionCounts struct {
+	key  string
 	mu   sync.Mutex // serializes additions to list
-	list atomic.Pointer[[]outcomeCounter]
+	list atomic.Pointer[[]*outcomeCount]
 }
 
-type outcomeCounter struct {
-	door    Kind
-	status  int
-	reason  policy.Reason
-	counter prometheus.Counter
-}
-
-type decisionKey struct {
+type outcomeCount struct {
 	door   Kind
-	policy string
-	reason policy.Reason
 	status int
+	reason policy.Reason
+	n      atomic.Uint64
 }
 
 // NewMetrics registers the metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jwtgate_decisions_total",
-			Help: "Decisions by door (auth_request, forward_auth, ext_authz_http, ext_authz_grpc), policy, result (allow, unauthenticated, forbidden) and reason.",
-		}, []string{"door", "policy", "result", "reason"}),
+		decisions: prometheus.NewDesc("jwtgate_decisions_total",
+			"Decisions by door (auth_request, forward_auth, ext_authz_http, ext_authz_grpc), policy, result (allow, unauthenticated, forbidden) and reason.",
+			[]string{"door", "policy", "result", "reason"}, nil),
 	}
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "jwtgate_decision_duration_seconds",
@@ -77,7 +74,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "jwtgate_audit_lines_dropped_total",
 		Help: "Audit lines of denied decisions left out because they came faster than --audit-denied-rate.",
 	})
-	reg.MustRegister(m.decisions, duration, m.apiKeys, m.cache, m.auditDrop)
+	reg.MustRegister(decisionsCollector{m}, duration, m.apiKeys, m.cache, m.auditDrop)
 	return m
 }
 
@@ -88,7 +85,7 @@ func (m *Metrics) observe(door Kind, p *policy.Policy, policyKey string, d polic
 	if door >= numKinds {
 		door = AuthRequest
 	}
-	m.decisionCounter(door, p, policyKey, &d).Inc()
+	m.countsOf(p, policyKey).outcome(door, &d).n.Add(1)
 	m.duration[door].Observe(seconds)
 	if d.TokenSent && d.Identity != nil && !d.Identity.APIKey {
 		if d.Cached {
@@ -105,62 +102,109 @@ func (m *Metrics) observe(door Kind, p *policy.Policy, policyKey string, d polic
 	}
 }
 
-// decisionCounter is the counter of one decision's door, policy, result and
-// reason: from the policy's Slot when a compiled policy decided, else from
-// the shared map.
-func (m *Metrics) decisionCounter(door Kind, p *policy.Policy, policyKey string, d *policy.Decision) prometheus.Counter {
+// countsOf returns the decision counts of a policy key: through the policy's
+// Slot when a compiled policy decided, else from byKey.
+func (m *Metrics) countsOf(p *policy.Policy, key string) *decisionCounts {
 	var slot *policy.Slot
 	if p != nil {
 		slot = p.Slot()
 	}
-	if slot == nil {
-		k := decisionKey{door: door, policy: policyKey, reason: d.Reason, status: d.Status}
-		c, ok := m.counters.Load(k)
-		if !ok {
-			c, _ = m.counters.LoadOrStore(k, m.decisions.WithLabelValues(door.String(), policyKey, d.Result(), string(d.Reason)))
+	if slot != nil {
+		if dc, ok := slot.Load().(*decisionCounts); ok {
+			return dc
 		}
-		return c.(prometheus.Counter)
 	}
-	pc, _ := slot.Load().(*policyCounters)
-	if pc == nil {
-		slot.CompareAndSwap(nil, &policyCounters{})
-		pc = slot.Load().(*policyCounters)
+	v, ok := m.byKey.Load(key)
+	if !ok {
+		v, _ = m.byKey.LoadOrStore(key, &decisionCounts{key: key})
 	}
-	if c := pc.find(door, d); c != nil {
-		return c
+	dc := v.(*decisionCounts)
+	if slot != nil {
+		slot.Store(dc)
 	}
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if c := pc.find(door, d); c != nil {
-		return c
-	}
-	c := m.decisions.WithLabelValues(door.String(), policyKey, d.Result(), string(d.Reason))
-	var list []outcomeCounter
-	if old := pc.list.Load(); old != nil {
-		list = append(list, *old...)
-	}
-	list = append(list, outcomeCounter{door: door, status: d.Status, reason: d.Reason, counter: c})
-	pc.list.Store(&list)
-	return c
+	return dc
 }
 
-func (pc *policyCounters) find(door Kind, d *policy.Decision) prometheus.Counter {
-	list := pc.list.Load()
+// outcome returns the count of one door, status and reason, adding it on
+// first use.
+func (dc *decisionCounts) outcome(door Kind, d *policy.Decision) *outcomeCount {
+	if o := dc.find(door, d); o != nil {
+		return o
+	}
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	if o := dc.find(door, d); o != nil {
+		return o
+	}
+	o := &outcomeCount{door: door, status: d.Status, reason: d.Reason}
+	var list []*outcomeCount
+	if old := dc.list.Load(); old != nil {
+		list = append(list, *old...)
+	}
+	list = append(list, o)
+	dc.list.Store(&list)
+	return o
+}
+
+func (dc *decisionCounts) find(door Kind, d *policy.Decision) *outcomeCount {
+	list := dc.list.Load()
 	if list == nil {
 		return nil
 	}
-	for i := range *list {
-		if e := &(*list)[i]; e.door == door && e.status == d.Status && e.reason == d.Reason {
-			return e.counter
+	for _, o := range *list {
+		if o.door == door && o.status == d.Status && o.reason == d.Reason {
+			return o
 		}
 	}
 	return nil
 }
 
-// Decisions is the decisions counter of one door, policy, result and reason
-// (for tests and the doors' own checks).
-func (m *Metrics) Decisions(door Kind, policyKey, result string, reason policy.Reason) prometheus.Counter {
-	return m.decisions.WithLabelValues(door.String(), policyKey, result, string(reason))
+// decisionsCollector exports the decision counts as jwtgate_decisions_total.
+type decisionsCollector struct{ m *Metrics }
+
+func (c decisionsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.decisions }
+
+func (c decisionsCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.byKey.Range(func(_, v any) bool {
+		dc := v.(*decisionCounts)
+		if list := dc.list.Load(); list != nil {
+			for _, o := range *list {
+				ch <- prometheus.MustNewConstMetric(c.m.decisions, prometheus.CounterValue, float64(o.n.Load()),
+					o.door.String(), dc.key, policy.Decision{Status: o.status}.Result(), string(o.reason))
+			}
+		}
+		return true
+	})
+}
+
+// Decisions is the decisions count of one door, policy, result and reason,
+// as a collector of that one series (for tests and the doors' own checks).
+func (m *Metrics) Decisions(door Kind, policyKey, result string, reason policy.Reason) prometheus.Collector {
+	return seriesCollector{m: m, door: door, key: policyKey, result: result, reason: reason}
+}
+
+type seriesCollector struct {
+	m      *Metrics
+	door   Kind
+	key    string
+	result string
+	reason policy.Reason
+}
+
+func (c seriesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.decisions }
+
+func (c seriesCollector) Collect(ch chan<- prometheus.Metric) {
+	var n uint64
+	if v, ok := c.m.byKey.Load(c.key); ok {
+		if list := v.(*decisionCounts).list.Load(); list != nil {
+			for _, o := range *list {
+				if o.door == c.door && o.reason == c.reason && (policy.Decision{Status: o.status}).Result() == c.result {
+					n += o.n.Load()
+				}
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.m.decisions, prometheus.CounterValue, float64(n), c.door.String(), c.key, c.result, string(c.reason))
 }
 
 // APIKeyUses is the counter of one policy's API key (name "" for keys that

@@ -30,6 +30,8 @@ type fixture struct {
 	metrics *door.Metrics
 	reg     *prometheus.Registry
 	key     *ecdsa.PrivateKey
+	// recompile compiles the policy again and serves the new compile.
+	recompile func()
 }
 
 func newFixture(t *testing.T) *fixture { return newFixtureWithLog(t, nil, 0) }
@@ -59,19 +61,22 @@ func newFixtureWithLog(t *testing.T, w io.Writer, auditPerSecond float64) *fixtu
 		},
 	}
 	secrets := map[string]*corev1.Secret{"keys": {ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "keys"}, Data: map[string][]byte{"pub.pem": pub}}}
-	p, err := policy.Compile(policy.Input{Policy: ap, Secrets: secrets, Cache: policy.NewTokenCache(128)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := policy.NewStore()
-	store.Replace([]*policy.Policy{p})
+	recompile := func() {
+		p, err := policy.Compile(policy.Input{Policy: ap, Secrets: secrets, Cache: policy.NewTokenCache(128)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Replace([]*policy.Policy{p})
+	}
+	recompile()
 	reg := prometheus.NewRegistry()
 	m := door.NewMetrics(reg)
 	o := Options{Store: store, Metrics: m, AuditPerSecond: auditPerSecond}
 	if w != nil {
 		o.Log = slog.New(slog.NewTextHandler(w, nil))
 	}
-	return &fixture{handler: NewMux(o), metrics: m, reg: reg, key: key}
+	return &fixture{handler: NewMux(o), metrics: m, reg: reg, key: key, recompile: recompile}
 }
 
 func (f *fixture) token(t *testing.T, claims gojwt.MapClaims) string {
@@ -268,5 +273,38 @@ func TestAuditOfDeniedDecisions(t *testing.T) {
 	do("/app", user)
 	if hits := testutil.ToFloat64(h.metrics.CacheHits()); hits < 1 {
 		t.Fatalf("cache hits %v, want at least 1", hits)
+	}
+}
+
+// A policy's decision counts go on across a recompile (a key rotation, an
+// edit): a Prometheus counter that fell back to zero would read as a reset.
+// Requests no policy answers are counted under policy "".
+func TestDecisionCountsSurviveARecompile(t *testing.T) {
+	f := newFixture(t)
+	ask := func(path string) {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("X-Original-URL", "https://shop.example.com/orders")
+		req.Header.Set("X-Original-Method", "GET")
+		f.handler.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	for range 3 {
+		ask("/jwtgate/auth/shop/web")
+	}
+	f.recompile()
+	for range 2 {
+		ask("/jwtgate/auth/shop/web")
+	}
+	ask("/jwtgate/auth/shop/gone")
+	if n := testutil.ToFloat64(f.metrics.Decisions(door.AuthRequest, "shop/web", "unauthenticated", policy.ReasonMissingToken)); n != 5 {
+		t.Errorf("missing_token decisions of shop/web across a recompile: %v, want 5", n)
+	}
+	want := `
+# HELP jwtgate_decisions_total Decisions by door (auth_request, forward_auth, ext_authz_http, ext_authz_grpc), policy, result (allow, unauthenticated, forbidden) and reason.
+# TYPE jwtgate_decisions_total counter
+jwtgate_decisions_total{door="auth_request",policy="",reason="no_policy",result="forbidden"} 1
+jwtgate_decisions_total{door="auth_request",policy="shop/web",reason="missing_token",result="unauthenticated"} 5
+`
+	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), "jwtgate_decisions_total"); err != nil {
+		t.Error(err)
 	}
 }
