@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,7 @@ func (s Server) Shutdown(ctx context.Context) error { return s.ShutdownWithConte
 // complaints go to log at debug level.
 func New(h http.Handler, lim Limits, log *slog.Logger) Server {
 	return Server{&fasthttp.Server{
-		Handler:     handler(h),
+		Handler:     handler(h, log),
 		ReadTimeout: lim.ReadHeader,
 		// A request with a body gets the whole-request limit for it.
 		HeaderReceived: func(hdr *fasthttp.RequestHeader) fasthttp.RequestConfig {
@@ -107,9 +108,21 @@ func (l logger) Printf(format string, args ...any) {
 }
 
 // handler turns each fasthttp request into the *http.Request net/http would
-// have made of it and serves it with h.
-func handler(h http.Handler) fasthttp.RequestHandler {
+// have made of it and serves it with h. A handler that panics costs its
+// request (500, the connection closed) and a log line, as on net/http, not
+// the process: fasthttp itself does not recover.
+func handler(h http.Handler, log *slog.Logger) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v != http.ErrAbortHandler { //nolint:errorlint // net/http compares the same way
+					log.Error("http handler panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				}
+				ctx.Response.Reset()
+				ctx.SetStatusCode(http.StatusInternalServerError)
+				ctx.SetConnectionClose()
+			}
+		}()
 		r, err := netRequest(ctx)
 		if err != nil {
 			ctx.SetStatusCode(http.StatusBadRequest)

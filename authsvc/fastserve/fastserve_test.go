@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,4 +217,45 @@ func FuzzServersAgree(f *testing.F) {
 			t.Errorf("the handler saw different requests for\n%q\n--- net/http\n%s\n--- fasthttp\n%s", raw, std.body, fast.body)
 		}
 	})
+}
+
+// A handler that panics costs its own request only: it is answered 500 and
+// the server goes on serving (fasthttp does not recover on its own; net/http
+// does).
+func TestServerSurvivesAPanickingHandler(t *testing.T) {
+	var logs strings.Builder
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic("boom")
+		}
+		w.Header().Set("X-Served", r.URL.Path)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := fastserve.New(h, limits, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)))
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	addr := ln.Addr().String()
+	if as := exchange(t, addr, "GET /panic HTTP/1.1\r\nHost: h\r\n\r\n", 1); len(as) != 1 || as[0].status != http.StatusInternalServerError {
+		t.Fatalf("a panicking handler: %v, want one 500", statuses(as))
+	}
+	if as := exchange(t, addr, "GET /after HTTP/1.1\r\nHost: h\r\n\r\n", 1); len(as) != 1 || as[0].header.Get("X-Served") != "/after" {
+		t.Fatalf("the request after the panic: %v, want it served", statuses(as))
+	}
+	if !strings.Contains(logs.String(), "boom") {
+		t.Errorf("the panic is not logged: %q", logs.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
