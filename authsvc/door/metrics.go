@@ -39,9 +39,12 @@ type decisionCounts struct {
 	list atomic.Pointer[[]*outcomeCount]
 }
 
+// outcomeCount is one exported series: door, result and reason (two
+// statuses of one result would otherwise export the same series twice, which
+// fails the scrape).
 type outcomeCount struct {
 	door   Kind
-	status int
+	result string
 	reason policy.Reason
 	n      atomic.Uint64
 }
@@ -136,7 +139,7 @@ func (dc *decisionCounts) outcome(door Kind, d *policy.Decision) *outcomeCount {
 	if o := dc.find(door, d); o != nil {
 		return o
 	}
-	o := &outcomeCount{door: door, status: d.Status, reason: d.Reason}
+	o := &outcomeCount{door: door, result: d.Result(), reason: d.Reason}
 	var list []*outcomeCount
 	if old := dc.list.Load(); old != nil {
 		list = append(list, *old...)
@@ -151,8 +154,9 @@ func (dc *decisionCounts) find(door Kind, d *policy.Decision) *outcomeCount {
 	if list == nil {
 		return nil
 	}
+	result := d.Result()
 	for _, o := range *list {
-		if o.door == door && o.status == d.Status && o.reason == d.Reason {
+		if o.door == door && o.result == result && o.reason == d.Reason {
 			return o
 		}
 	}
@@ -170,7 +174,7 @@ func (c decisionsCollector) Collect(ch chan<- prometheus.Metric) {
 		if list := dc.list.Load(); list != nil {
 			for _, o := range *list {
 				ch <- prometheus.MustNewConstMetric(c.m.decisions, prometheus.CounterValue, float64(o.n.Load()),
-					o.door.String(), dc.key, policy.Decision{Status: o.status}.Result(), string(o.reason))
+					o.door.String(), dc.key, o.result, string(o.reason))
 			}
 		}
 		return true
@@ -198,7 +202,7 @@ func (c seriesCollector) Collect(ch chan<- prometheus.Metric) {
 	if v, ok := c.m.byKey.Load(c.key); ok {
 		if list := v.(*decisionCounts).list.Load(); list != nil {
 			for _, o := range *list {
-				if o.door == c.door && o.reason == c.reason && (policy.Decision{Status: o.status}).Result() == c.result {
+				if o.door == c.door && o.reason == c.reason && o.result == c.result {
 					n += o.n.Load()
 				}
 			}

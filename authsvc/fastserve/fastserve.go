@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Limits bound what one client may hold of the server, as net/http's
@@ -80,7 +81,8 @@ func New(h http.Handler, lim Limits, log *slog.Logger) Server {
 }
 
 // refuse answers a request fasthttp could not read as net/http does: 400,
-// 408, 413 or 431 with no body, and the connection closes.
+// 413 or 431 with no body, and the connection closes; on a timeout it only
+// closes the connection.
 func refuse(ctx *fasthttp.RequestCtx, err error) {
 	status := http.StatusBadRequest
 	var tooBig *fasthttp.ErrSmallBuffer
@@ -92,7 +94,11 @@ func refuse(ctx *fasthttp.RequestCtx, err error) {
 	}
 	var timeout interface{ Timeout() bool }
 	if errors.As(err, &timeout) && timeout.Timeout() {
-		status = http.StatusRequestTimeout
+		// net/http closes a connection that timed out without a word: a 408
+		// on a connection a proxy opened ahead of time would be read as the
+		// answer to the next request it sends there.
+		_ = ctx.Conn().Close()
+		return
 	}
 	ctx.Response.Reset()
 	ctx.SetStatusCode(status)
@@ -123,9 +129,9 @@ func handler(h http.Handler, log *slog.Logger) fasthttp.RequestHandler {
 				ctx.SetConnectionClose()
 			}
 		}()
-		r, err := netRequest(ctx)
-		if err != nil {
-			ctx.SetStatusCode(http.StatusBadRequest)
+		r, status := netRequest(ctx)
+		if r == nil {
+			ctx.SetStatusCode(status)
 			ctx.SetConnectionClose()
 			return
 		}
@@ -137,10 +143,14 @@ func handler(h http.Handler, log *slog.Logger) fasthttp.RequestHandler {
 
 // netRequest builds the request from what fasthttp read: the headers as they
 // came (names canonical, values trimmed, repeated headers in order), Host in
-// r.Host and not among them, Transfer-Encoding in r.TransferEncoding (the
-// body is already de-chunked), the URL parsed as net/http parses a request
-// target.
-func netRequest(ctx *fasthttp.RequestCtx) (*http.Request, error) {
+// r.Host and not among them (the target's host when the target is absolute),
+// Transfer-Encoding in r.TransferEncoding (the body is already de-chunked),
+// the URL parsed as net/http parses a request target. It refuses, with the
+// status net/http answers (nil and the status), what net/http refuses and
+// fasthttp lets through: no Host on HTTP/1.1, two Host headers or a malformed
+// one, and a Transfer-Encoding other than chunked (fasthttp would ignore
+// "identity" and read the body as the next request).
+func netRequest(ctx *fasthttp.RequestCtx) (*http.Request, int) {
 	// One scan of the raw headers copies every string of the request into
 	// one string; the fields and headers are pieces of it.
 	hdr := &ctx.Request.Header
@@ -171,10 +181,12 @@ func netRequest(ctx *fasthttp.RequestCtx) (*http.Request, error) {
 		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
 	}
 	values := make([]string, 0, len(sizes)/2)
+	hosts := 0
 	for i := 0; i < len(sizes); i += 2 {
 		name, value := http.CanonicalHeaderKey(cut(sizes[i])), cut(sizes[i+1])
 		switch name {
 		case "Host":
+			hosts++
 			continue
 		case "Transfer-Encoding":
 			r.TransferEncoding = append(r.TransferEncoding, value)
@@ -187,11 +199,17 @@ func netRequest(ctx *fasthttp.RequestCtx) (*http.Request, error) {
 		values = append(values, value)
 		r.Header[name] = values[len(values)-1 : len(values) : len(values)]
 	}
+	if status := refused(r, hosts); status != 0 {
+		return nil, status
+	}
 	u, err := url.ParseRequestURI(r.RequestURI)
 	if err != nil {
-		return nil, err
+		return nil, http.StatusBadRequest
 	}
 	r.URL = u
+	if u.Host != "" {
+		r.Host = u.Host // an absolute target's host wins, as in net/http
+	}
 	r.Body = http.NoBody
 	if body := ctx.PostBody(); len(body) > 0 {
 		r.Body = io.NopCloser(bytes.NewReader(bytes.Clone(body)))
@@ -199,7 +217,19 @@ func netRequest(ctx *fasthttp.RequestCtx) (*http.Request, error) {
 	}
 	// The context is the background one: fasthttp reuses its RequestCtx
 	// once the handler returns, and a handler's goroutine may outlive it.
-	return r, nil
+	return r, 0
+}
+
+// refused is the status net/http answers to a request whose Host headers or
+// Transfer-Encoding it does not accept, or 0.
+func refused(r *http.Request, hosts int) int {
+	switch {
+	case hosts > 1, hosts == 0 && r.ProtoAtLeast(1, 1), !httpguts.ValidHostHeader(r.Host):
+		return http.StatusBadRequest
+	case len(r.TransferEncoding) > 1, len(r.TransferEncoding) == 1 && !strings.EqualFold(r.TransferEncoding[0], "chunked"):
+		return http.StatusNotImplemented
+	}
+	return 0
 }
 
 // method returns the common methods as constants (no copy kept).

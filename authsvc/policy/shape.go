@@ -48,14 +48,11 @@ func compileShape(spec *v1alpha1.AuthPolicySpec, rolesClaim string, errs *proble
 		key.TokenSources = spec.JWT.TokenSources
 	}
 	// Marshal cannot fail on these types; if it ever did, the shape is
-	// simply not shared.
+	// simply not shared. The key is lossy (omitempty folds "in: []" into no
+	// "in"), so a spec is compiled, and its problems found, before a shape of
+	// the same key is shared with it: only specs without problems share.
 	enc, err := json.Marshal(key)
 	id := sha256.Sum256(enc)
-	if err == nil {
-		if sh := shapeTable.get(id); sh != nil {
-			return sh
-		}
-	}
 	var own problems
 	sh := &policyShape{}
 	sh.slots.of(rolesClaim) // slot 0: rolesSlot
@@ -67,6 +64,9 @@ func compileShape(spec *v1alpha1.AuthPolicySpec, rolesClaim string, errs *proble
 	if len(own) > 0 || err != nil {
 		*errs = append(*errs, own...)
 		return sh
+	}
+	if shared := shapeTable.get(id); shared != nil {
+		return shared
 	}
 	return shapeTable.put(id, sh)
 }

@@ -72,6 +72,7 @@ func TestHTTPServersRefuseAmbiguousRequests(t *testing.T) {
 		"signed content-length":      "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: +36\r\n\r\n" + smuggled,
 		"chunked not last":           "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + smuggled,
 		"unknown coding":             "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n" + smuggled,
+		"identity coding":            "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n" + smuggled,
 		"space before colon":         "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n" + smuggled,
 		"obs-fold":                   "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n chunked\r\n\r\n0\r\n\r\n" + smuggled,
 		"bad chunk size":             "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n\r\n" + smuggled,

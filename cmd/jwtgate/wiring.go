@@ -279,6 +279,9 @@ func (l *listener) Start(ctx context.Context) error {
 		lim = defaultLimits
 	}
 	srv := l.newServer(lim)
+	// Closed here too: fasthttp's Shutdown misses a listener its Serve has
+	// not registered yet (a context ended right after Start).
+	defer func() { _ = ln.Close() }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	l.serving.Store(true)
