@@ -20,12 +20,10 @@ type Answer struct {
 	WWWAuthenticate string
 	// Set are the headers of an allow: every forwardClaims header of the policy,
 	// empty when the claim is absent, so that the proxy overwrites whatever the
-	// client sent. Nothing else is set on an allow.
+	// client sent (a proxy that can delete a header, gRPC ext_authz with
+	// headers_to_remove, deletes the empty ones). Nothing else is set on an
+	// allow.
 	Set []policy.Header
-	// Remove are the forwardClaims headers whose claim is absent (their value in
-	// Set is empty), for proxies that can delete a header (gRPC ext_authz
-	// headers_to_remove).
-	Remove []string
 }
 
 var (
@@ -58,13 +56,8 @@ func Respond(q *Query, r Result) Answer {
 		a := Answer{Status: http.StatusOK}
 		if d.Identity != nil {
 			a.Set = d.Identity.Headers
-			for _, h := range a.Set {
-				if h.Values[0] == "" {
-					a.Remove = append(a.Remove, h.Name)
-				}
-			}
 		} else if r.Policy != nil {
-			a.Set, a.Remove = r.Policy.BlankForwardHeaders()
+			a.Set = r.Policy.BlankForwardHeaders()
 		}
 		return a
 	case http.StatusUnauthorized:

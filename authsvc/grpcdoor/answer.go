@@ -3,7 +3,6 @@ package grpcdoor
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -30,7 +29,7 @@ func answer(a door.Answer) *authv3.CheckResponse {
 		ok := &authv3.OkHttpResponse{}
 		n := 0
 		for _, h := range a.Set {
-			if len(h.Values) > 0 && h.Values[0] != "" {
+			if h.Values[0] != "" {
 				n++
 			}
 		}
@@ -39,13 +38,12 @@ func answer(a door.Answer) *authv3.CheckResponse {
 		opts, vals := make([]corev3.HeaderValueOption, n), make([]corev3.HeaderValue, n)
 		ok.Headers = make([]*corev3.HeaderValueOption, 0, n)
 		for _, h := range a.Set {
-			if len(h.Values) > 0 && h.Values[0] != "" {
-				i := len(ok.Headers)
-				ok.Headers = append(ok.Headers, setOverwrite(&opts[i], &vals[i], h.Name, h.Values[0]))
+			if h.Values[0] == "" {
+				ok.HeadersToRemove = append(ok.HeadersToRemove, h.Lower)
+				continue
 			}
-		}
-		for _, name := range a.Remove {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, lower(name))
+			i := len(ok.Headers)
+			ok.Headers = append(ok.Headers, setOverwrite(&opts[i], &vals[i], h.Lower, h.Values[0]))
 		}
 		return &authv3.CheckResponse{
 			Status:       statusOK,
@@ -76,7 +74,7 @@ func answer(a door.Answer) *authv3.CheckResponse {
 // already has. Current Envoy reads append_action when append is unset, and
 // its default (APPEND_IF_EXISTS_OR_ADD) would keep a client's forged
 // X-Auth-User beside ours; older Envoy reads append. Both are set, so every
-// version overwrites. Names are lower case, as HTTP/2 and Envoy want them.
+// version overwrites. name must be lower case, as HTTP/2 and Envoy want it.
 func overwrite(name, value string) *corev3.HeaderValueOption {
 	return setOverwrite(new(corev3.HeaderValueOption), new(corev3.HeaderValue), name, value)
 }
@@ -86,7 +84,7 @@ func setOverwrite(o *corev3.HeaderValueOption, v *corev3.HeaderValue, name, valu
 	if !utf8.ValidString(value) {
 		value = strings.ToValidUTF8(value, "\uFFFD")
 	}
-	v.Key, v.Value = lower(name), value
+	v.Key, v.Value = name, value
 	o.Header = v
 	o.Append = appendFalse //nolint:staticcheck // SA1019: older Envoy reads only Append (see above)
 	o.AppendAction = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
@@ -98,17 +96,3 @@ var (
 	statusOK    = &rpcstatus.Status{Code: int32(codes.OK)}
 	appendFalse = wrapperspb.Bool(false)
 )
-
-// lowerNames holds the lower-case form of the header names answers carry
-// (forwardClaims headers and a few fixed ones: a set the policies bound),
-// so that an answer does not allocate it again.
-var lowerNames sync.Map
-
-func lower(name string) string {
-	if v, ok := lowerNames.Load(name); ok {
-		return v.(string)
-	}
-	l := strings.ToLower(name)
-	lowerNames.Store(name, l)
-	return l
-}

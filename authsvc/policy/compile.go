@@ -143,6 +143,7 @@ type tokenSource struct {
 
 type forwardClaim struct {
 	header string // canonical
+	lower  string // lower case, as HTTP/2 and Envoy's gRPC answers spell it
 	slot   int
 	json   bool // format: json
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -24,7 +25,6 @@ type policyShape struct {
 	slots      claimSlots // the roles claim, then the claims of rules and forwardClaims
 	forward    []forwardClaim
 	blank      []Header // every forwardClaims header, empty: the allow of a public rule
-	blankNames []string
 	warnings   []Problem // the rules' fall-through warnings
 }
 
@@ -124,17 +124,16 @@ func compileForwardClaims(sh *policyShape, fcs []v1alpha1.ForwardClaim, errs *pr
 			errs.add(field+".format", v1alpha1.ReasonInvalidSpec, "%q is not a format: use text or json", fc.Format)
 			continue
 		}
-		sh.forward = append(sh.forward, forwardClaim{header: http.CanonicalHeaderKey(fc.Header), slot: sh.slots.of(fc.Claim), json: fc.Format == v1alpha1.ForwardFormatJSON})
+		name := http.CanonicalHeaderKey(fc.Header)
+		sh.forward = append(sh.forward, forwardClaim{header: name, lower: strings.ToLower(name), slot: sh.slots.of(fc.Claim), json: fc.Format == v1alpha1.ForwardFormatJSON})
 	}
 	sh.forward = slices.Clip(sh.forward)
 	if len(sh.forward) == 0 {
 		return
 	}
 	sh.blank = make([]Header, len(sh.forward))
-	sh.blankNames = make([]string, len(sh.forward))
 	empty := []string{""}
 	for i, f := range sh.forward {
-		sh.blank[i] = Header{Name: f.header, Values: empty}
-		sh.blankNames[i] = f.header
+		sh.blank[i] = Header{Name: f.header, Lower: f.lower, Values: empty}
 	}
 }

@@ -45,18 +45,18 @@ func (id *Identity) Roles() []string {
 	return id.claims[rolesSlot].elems
 }
 
-// Header is one forwarded claim header.
+// Header is one forwarded claim header. An empty value means the claim is
+// absent: the proxy overwrites or deletes the client's own copy.
 type Header struct {
-	Name   string
+	Name   string   // canonical, as HTTP/1.1 answers carry it
+	Lower  string   // lower case, as Envoy's gRPC answers carry it (worked out at compile)
 	Values []string // one value; a slice so the handler can set it without allocating
 }
 
-// BlankForwardHeaders are every forwardClaims header with an empty value, and
-// their names: what an allow without an identity (a public rule) forwards, so
-// that the proxy still overwrites a client's own copy. Shared; never modify.
-func (p *Policy) BlankForwardHeaders() (set []Header, names []string) {
-	return p.shape.blank, p.shape.blankNames
-}
+// BlankForwardHeaders are every forwardClaims header with an empty value: what
+// an allow without an identity (a public rule) forwards, so that the proxy
+// still overwrites or deletes a client's own copy. Shared; never modify.
+func (p *Policy) BlankForwardHeaders() []Header { return p.shape.blank }
 
 // verifyError is a token that is refused, with the reason for metrics and the
 // description for WWW-Authenticate's error_description.
@@ -344,7 +344,7 @@ func (p *Policy) newIdentity(claims map[string]any) *Identity {
 			render = headerJSON
 		}
 		values[i] = render(v, ok)
-		id.Headers[i] = Header{Name: f.header, Values: values[i : i+1 : i+1]}
+		id.Headers[i] = Header{Name: f.header, Lower: f.lower, Values: values[i : i+1 : i+1]}
 	}
 	return id
 }
