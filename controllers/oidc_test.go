@@ -179,17 +179,6 @@ func decideAt(t *testing.T, c *http.Client, base, ns, name, path string) *http.R
 	return resp
 }
 
-func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
-	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
-
 // The browser walk with the policy and its Secrets from the API server,
 // compiled and published by the controller: sign-in at a real Ory Hydra,
 // back to the original URL, a decision with the mapped user and roles,
@@ -207,12 +196,12 @@ func TestOIDCWalkThroughController(t *testing.T) {
 
 	alice := oidctest.User{Subject: "u-alice", Claims: map[string]any{"email": "alice@example.com", "email_verified": true, "groups": []string{"staff", "ops"}}}
 	c := oidctest.Browser()
-	resp, _ := get(t, c, base+login.LoginPath+"?rd="+url.QueryEscape("/staff/report?x=1"))
+	resp, _ := oidctest.Get(t, c, base+login.LoginPath+"?rd="+url.QueryEscape("/staff/report?x=1"))
 	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), login.OIDCStartPath) {
 		t.Fatalf("/jwtgate/login with only oidc: %d %q, want 302 to %s", resp.StatusCode, resp.Header.Get("Location"), login.OIDCStartPath)
 	}
 	cb := idp.Walk(c, base+resp.Header.Get("Location"), alice)
-	resp, body := get(t, c, cb.String())
+	resp, body := oidctest.Get(t, c, cb.String())
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/staff/report?x=1" {
 		t.Fatalf("callback: %d %q, want 303 to the original URL\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
@@ -228,7 +217,7 @@ func TestOIDCWalkThroughController(t *testing.T) {
 	}
 
 	// The same callback from another browser (foreign state, used code): 400, no token.
-	resp, _ = get(t, oidctest.Browser(), cb.String())
+	resp, _ = oidctest.Get(t, oidctest.Browser(), cb.String())
 	if resp.StatusCode != http.StatusBadRequest || oidctest.SetCookie(resp, policy.AccessCookie) != nil {
 		t.Fatalf("replayed callback: %d, cookies %v", resp.StatusCode, resp.Cookies())
 	}
@@ -240,16 +229,16 @@ func TestOIDCWalkThroughController(t *testing.T) {
 	bob := oidctest.Browser()
 	cb = idp.Walk(bob, base+login.OIDCStartPath+"?rd=/", oidctest.User{Subject: "u-bob",
 		Claims: map[string]any{"email": "bob@example.com", "email_verified": true, "groups": []string{"ops"}}})
-	resp, body = get(t, bob, cb.String())
+	resp, body = oidctest.Get(t, bob, cb.String())
 	if resp.StatusCode != http.StatusForbidden || oidctest.SetCookie(resp, policy.AccessCookie) != nil || !strings.Contains(body, "not allowed") {
 		t.Fatalf("refused user: %d, cookies %v\n%s", resp.StatusCode, resp.Cookies(), body)
 	}
 
 	// The provider says no (access_denied): 403, no token.
 	dan := oidctest.Browser()
-	resp, _ = get(t, dan, base+login.OIDCStartPath+"?rd=/")
+	resp, _ = oidctest.Get(t, dan, base+login.OIDCStartPath+"?rd=/")
 	auth, _ := url.Parse(resp.Header.Get("Location"))
-	resp, _ = get(t, dan, base+login.OIDCCallbackPath+"?error=access_denied&state="+url.QueryEscape(auth.Query().Get("state")))
+	resp, _ = oidctest.Get(t, dan, base+login.OIDCCallbackPath+"?error=access_denied&state="+url.QueryEscape(auth.Query().Get("state")))
 	if resp.StatusCode != http.StatusForbidden || oidctest.SetCookie(resp, policy.AccessCookie) != nil {
 		t.Fatalf("access_denied: %d, cookies %v", resp.StatusCode, resp.Cookies())
 	}
@@ -260,14 +249,14 @@ func TestOIDCWalkThroughController(t *testing.T) {
 	erin := oidctest.Browser()
 	cb = idp.Walk(erin, base+login.OIDCStartPath+"?rd=/", oidctest.User{Subject: "u-erin",
 		Claims: map[string]any{"email": "erin@example.com", "email_verified": true, "groups": []string{"staff"}}})
-	if resp, body = get(t, erin, cb.String()); resp.StatusCode != http.StatusSeeOther {
+	if resp, body = oidctest.Get(t, erin, cb.String()); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("erin's callback: %d\n%s", resp.StatusCode, body)
 	}
 	frank := oidctest.Browser()
 	cb = idp.Walk(frank, base+login.OIDCStartPath+"?rd=/", oidctest.User{Subject: "u-frank",
 		Claims: map[string]any{"email": "frank@example.com", "email_verified": true, "groups": []string{"staff"}}})
 	idp.Stop()
-	resp, body = get(t, frank, cb.String())
+	resp, body = oidctest.Get(t, frank, cb.String())
 	if resp.StatusCode != http.StatusBadGateway || oidctest.SetCookie(resp, policy.AccessCookie) != nil {
 		t.Fatalf("callback with the provider down: %d, cookies %v, want 502 and no token\n%s", resp.StatusCode, resp.Cookies(), body)
 	}
@@ -307,7 +296,7 @@ func TestOIDCClientSecretFromAPIServer(t *testing.T) {
 	alice := oidctest.User{Subject: "u-alice", Claims: map[string]any{"email": "alice@example.com", "email_verified": true, "groups": []string{"staff"}}}
 	c1 := oidctest.Browser()
 	cb := idp.Walk(c1, base+login.OIDCStartPath+"?rd=/", alice)
-	if resp, body := get(t, c1, cb.String()); resp.StatusCode != http.StatusSeeOther {
+	if resp, body := oidctest.Get(t, c1, cb.String()); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("callback with the right secret: %d\n%s", resp.StatusCode, body)
 	}
 
@@ -324,7 +313,7 @@ func TestOIDCClientSecretFromAPIServer(t *testing.T) {
 	})
 	c2 := oidctest.Browser()
 	cb = idp.Walk(c2, base+login.OIDCStartPath+"?rd=/", alice)
-	resp, body := get(t, c2, cb.String())
+	resp, body := oidctest.Get(t, c2, cb.String())
 	if resp.StatusCode != http.StatusBadRequest || oidctest.SetCookie(resp, policy.AccessCookie) != nil {
 		t.Fatalf("callback with a secret the provider does not know: %d, cookies %v, want 400 and no token\n%s", resp.StatusCode, resp.Cookies(), body)
 	}

@@ -1,7 +1,6 @@
 package controllers_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -46,7 +45,7 @@ func TestProxyCheckIngress(t *testing.T) {
 	ap := jwtPolicy(ns, "shop", "shop-keys", "shop.example.com")
 	ap.Spec.ForwardClaims = []v1alpha1.ForwardClaim{{Claim: "sub", Header: "X-Auth-User"}, {Claim: "roles", Header: "X-Auth-Roles"}}
 	create(t, keySecret(t, ns, "shop-keys", s), ap)
-	var logs lockedBuffer
+	var logs syncBuffer
 	r := startReplica(t, ns, replicaOptions{name: "a", proxyCheck: true,
 		proxyLog: logr.FromSlogHandler(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))})
 
@@ -286,24 +285,6 @@ func (r *countingRecorder) count(name, reason string) int {
 	return r.n[name+"/"+reason]
 }
 
-// lockedBuffer is a bytes.Buffer for a logger that writes from goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestProxyCheckWithoutIngressRights: under RBAC that does not let it list
 // Ingresses, the controller still publishes policies; the checker says once
 // what to grant (no ProxyConfigured meanwhile), and starts checking as soon
@@ -322,7 +303,7 @@ func TestProxyCheckWithoutIngressRights(t *testing.T) {
 	}
 	user := restrictedUser(t, ns, role)
 
-	var logs lockedBuffer
+	var logs syncBuffer
 	const said = "the proxy check cannot list Ingresses"
 	r := startReplica(t, ns, replicaOptions{cfg: user.Config(), proxyCheck: true,
 		proxyLog: logr.FromSlogHandler(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))})

@@ -12,11 +12,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jwtgate/jwtgate/authsvc/fastserve"
+	"github.com/jwtgate/jwtgate/internal/testproc"
 )
 
 var limits = fastserve.Limits{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Idle: 120 * time.Second, MaxHeader: 8 << 10, MaxBody: 64 << 10}
@@ -268,7 +268,7 @@ func FuzzServersAgree(f *testing.F) {
 // the server goes on serving (fasthttp does not recover on its own; net/http
 // does).
 func TestServerSurvivesAPanickingHandler(t *testing.T) {
-	var logs strings.Builder
+	var logs testproc.SyncBuffer
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/panic" {
 			panic("boom")
@@ -279,7 +279,7 @@ func TestServerSurvivesAPanickingHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := fastserve.New(h, limits, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)))
+	srv := fastserve.New(h, limits, slog.New(slog.NewTextHandler(&logs, nil)))
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
 	addr := ln.Addr().String()
@@ -292,15 +292,4 @@ func TestServerSurvivesAPanickingHandler(t *testing.T) {
 	if !strings.Contains(logs.String(), "boom") {
 		t.Errorf("the panic is not logged: %q", logs.String())
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

@@ -1,7 +1,6 @@
 package grpcdoor
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -22,6 +20,7 @@ import (
 	"github.com/jwtgate/jwtgate/authsvc/door"
 	"github.com/jwtgate/jwtgate/authsvc/policy"
 	"github.com/jwtgate/jwtgate/authsvc/server"
+	"github.com/jwtgate/jwtgate/internal/testproc"
 )
 
 // conformance is the gRPC door on a real grpc server on loopback, called
@@ -32,29 +31,12 @@ type conformance struct {
 	store   *policy.Store
 	reg     *prometheus.Registry
 	metrics *door.Metrics
-	log     *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log     *testproc.SyncBuffer
 }
 
 func newConformance(t *testing.T) *conformance {
 	t.Helper()
-	c := &conformance{store: newStore(t), reg: prometheus.NewRegistry(), log: &syncBuffer{}}
+	c := &conformance{store: newStore(t), reg: prometheus.NewRegistry(), log: &testproc.SyncBuffer{}}
 	c.metrics = door.NewMetrics(c.reg)
 	checker := &door.Checker{Store: c.store, Metrics: c.metrics, Log: slog.New(slog.NewJSONHandler(c.log, nil))}
 	conn, _ := serve(t, NewServer(&Door{Checker: checker}, nil))

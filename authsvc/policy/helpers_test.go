@@ -14,10 +14,12 @@ import (
 	"time"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
+	"github.com/jwtgate/jwtgate/authsvc/keys"
 )
 
 // Tokens in these tests are minted with github.com/golang-jwt/jwt/v5, a different
@@ -175,3 +177,16 @@ func bearer(token string) http.Header {
 }
 
 var v1alpha1APIKeys = v1alpha1.APIKeys{SecretRef: v1alpha1.SecretKeyRef{Name: "shop-apikeys", Key: "keys"}}
+
+// mixedCosts are two bcrypt hashes of "pw" at costs 4 and 5 (a users file of
+// mixed costs) and a signing key, for policies that sign people in.
+func mixedCosts(t *testing.T) (h4, h5, signing []byte) {
+	t.Helper()
+	h4, _ = bcrypt.GenerateFromPassword([]byte("pw"), 4)
+	h5, _ = bcrypt.GenerateFromPassword([]byte("pw"), 5)
+	signing, err := keys.Generate("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h4, h5, signing
+}

@@ -1,12 +1,12 @@
 package policy
 
 import (
-	"strings"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
 )
@@ -20,12 +20,12 @@ import (
 // ones. A shape is immutable; nothing appends to its slices (they are
 // clipped, so an append copies).
 type policyShape struct {
-	rules      ruleTable
-	sources    []tokenSource
-	slots      claimSlots // the roles claim, then the claims of rules and forwardClaims
-	forward    []forwardClaim
-	blank      []Header // every forwardClaims header, empty: the allow of a public rule
-	warnings   []Problem // the rules' fall-through warnings
+	rules    ruleTable
+	sources  []tokenSource
+	slots    claimSlots // the roles claim, then the claims of rules and forwardClaims
+	forward  []forwardClaim
+	blank    []Header  // every forwardClaims header, empty: the allow of a public rule
+	warnings []Problem // the rules' fall-through warnings
 }
 
 var shapeTable weakTable[policyShape]

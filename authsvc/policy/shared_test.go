@@ -5,12 +5,10 @@ import (
 	"testing"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
-	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
-	"github.com/jwtgate/jwtgate/authsvc/keys"
 )
 
 // Policies that list the same key share its parsed form, but never each other's
@@ -62,12 +60,7 @@ func TestSharedKeysKeepEachPolicysAlgorithms(t *testing.T) {
 // it is shared.
 func TestPoliciesOfOneShapeShareIt(t *testing.T) {
 	k := newTestKeys(t)
-	h4, _ := bcrypt.GenerateFromPassword([]byte("pw"), 4)
-	h5, _ := bcrypt.GenerateFromPassword([]byte("pw"), 5)
-	signing, err := keys.Generate("ES256")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h4, h5, signing := mixedCosts(t)
 	mk := func(name string, edit func(*v1alpha1.AuthPolicy, map[string]*corev1.Secret)) *Policy {
 		ap, secrets := shopPolicy(k)
 		ap.Name = name

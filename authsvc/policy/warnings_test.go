@@ -4,10 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
-	"github.com/jwtgate/jwtgate/authsvc/keys"
 )
 
 // Issue 12 item 3: a rule that names methods lets the others fall through;
@@ -59,12 +56,7 @@ func TestCompileWarnsAboutMethodsThatFallThrough(t *testing.T) {
 // Issue 12 item 12: mixed bcrypt costs are a warning, not an error.
 func TestCompileWarnsAboutMixedBcryptCosts(t *testing.T) {
 	k := newTestKeys(t)
-	h4, _ := bcrypt.GenerateFromPassword([]byte("pw"), 4)
-	h5, _ := bcrypt.GenerateFromPassword([]byte("pw"), 5)
-	signing, err := keys.Generate("ES256")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h4, h5, signing := mixedCosts(t)
 	for _, tc := range []struct {
 		users string
 		warn  bool

@@ -302,6 +302,19 @@ func Browser() *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
+// Get fetches u with c (a Browser: redirects are not followed) and returns the
+// response, its body read and closed.
+func Get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
 // SetCookie is the cookie named name that resp sets, or nil.
 func SetCookie(resp *http.Response, name string) *http.Cookie {
 	for _, c := range resp.Cookies() {

@@ -4,7 +4,6 @@ package e2e_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -86,13 +85,13 @@ func TestOIDCWalkServe(t *testing.T) {
 	})
 
 	c := oidctest.Browser()
-	resp, _ := oidcGet(t, c, base+"/jwtgate/login?rd="+url.QueryEscape("/staff/report?x=1"))
+	resp, _ := oidctest.Get(t, c, base+"/jwtgate/login?rd="+url.QueryEscape("/staff/report?x=1"))
 	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), "/jwtgate/oidc/start") {
 		t.Fatalf("/jwtgate/login with only oidc: %d %q, want 302 to /jwtgate/oidc/start", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	cb := idp.Walk(c, base+resp.Header.Get("Location"), oidctest.User{Subject: "u-alice",
 		Claims: map[string]any{"email": "alice@example.com", "email_verified": true, "groups": []string{"staff", "ops"}}})
-	resp, body := oidcGet(t, c, cb.String())
+	resp, body := oidctest.Get(t, c, cb.String())
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/staff/report?x=1" {
 		t.Fatalf("callback: %d %q, want 303 to the original URL\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
@@ -118,7 +117,7 @@ func TestOIDCWalkServe(t *testing.T) {
 	}
 
 	// The same callback from another browser: 400, no token.
-	resp, _ = oidcGet(t, oidctest.Browser(), cb.String())
+	resp, _ = oidctest.Get(t, oidctest.Browser(), cb.String())
 	if resp.StatusCode != http.StatusBadRequest || oidctest.SetCookie(resp, "jwtgate_access") != nil {
 		t.Fatalf("replayed callback: %d, cookies %v", resp.StatusCode, resp.Cookies())
 	}
@@ -127,7 +126,7 @@ func TestOIDCWalkServe(t *testing.T) {
 	oidctest.RenewSignOutAndRenewAgain(t, c, plain, base, "Test SSO")
 
 	// What an operator sees: the metric and the audit line.
-	_, m := oidcGet(t, plain, "http://"+metrics+"/metrics")
+	_, m := oidctest.Get(t, plain, "http://"+metrics+"/metrics")
 	for _, want := range []string{
 		`jwtgate_signins_total{method="oidc",policy="default/shop",result="success"} 1`,
 		`jwtgate_signins_total{method="oidc",policy="default/shop",result="state_invalid"} 1`,
@@ -140,17 +139,6 @@ func TestOIDCWalkServe(t *testing.T) {
 	if !strings.Contains(string(log), "signin_method=oidc") {
 		t.Errorf("no audit line with signin_method=oidc in jwtgate's log")
 	}
-}
-
-func oidcGet(t *testing.T, c *http.Client, u string) (*http.Response, string) {
-	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
 }
 
 // oidcScreenshotFile is the picture of the sign-in page with the provider's

@@ -90,30 +90,41 @@ func blocks(t *testing.T, page string) map[string][]map[string]any {
 		if !ok1 || !ok2 {
 			t.Fatalf("%s: block %s is not one ```yaml fence", page, name)
 		}
-		r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(body)))
-		for {
-			doc, err := r.Read()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: block %s: %v", page, name, err)
-			}
-			if len(bytes.TrimSpace(doc)) == 0 {
-				continue
-			}
-			var m map[string]any
-			if err := yaml.UnmarshalStrict(doc, &m); err != nil {
-				t.Fatalf("%s: block %s does not parse: %v", page, name, err)
-			}
-			out[name] = append(out[name], m)
-		}
+		out[name] = yamlDocs(t, page+": block "+name, body, yaml.UnmarshalStrict)
 		rest = tail[j+len(end):]
 	}
 	if len(out) == 0 {
 		t.Fatalf("%s: no guide blocks", page)
 	}
 	return out
+}
+
+// yamlDocs parses the YAML documents of body, where names it in a failure,
+// with unmarshal (yaml.Unmarshal or yaml.UnmarshalStrict); empty documents
+// are left out.
+func yamlDocs(t *testing.T, where, body string, unmarshal func([]byte, any, ...yaml.JSONOpt) error) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(body)))
+	for {
+		doc, err := r.Read()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := unmarshal(doc, &m); err != nil {
+			t.Fatalf("%s does not parse: %v", where, err)
+		}
+		if m != nil {
+			out = append(out, m)
+		}
+	}
 }
 
 // get walks a parsed document: keys for maps, ints for lists.

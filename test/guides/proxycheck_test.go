@@ -1,16 +1,13 @@
 package guides
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/jwtgate/jwtgate/api/v1alpha1"
@@ -129,22 +126,8 @@ func fences(t *testing.T, page string) map[string][]map[string]any {
 			t.Fatalf("%s: a ```yaml fence without its end", page)
 		}
 		rest = tail
-		r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(body)))
-		for {
-			doc, err := r.Read()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: fence %d: %v", page, n, err)
-			}
-			var m map[string]any
-			if err := yaml.Unmarshal(doc, &m); err != nil {
-				t.Fatalf("%s: fence %d does not parse: %v", page, n, err)
-			}
-			if m != nil {
-				out[fmt.Sprintf("yaml-%d", n)] = append(out[fmt.Sprintf("yaml-%d", n)], m)
-			}
+		if docs := yamlDocs(t, fmt.Sprintf("%s: fence %d", page, n), body, yaml.Unmarshal); len(docs) > 0 {
+			out[fmt.Sprintf("yaml-%d", n)] = docs
 		}
 	}
 	if len(out) == 0 {
